@@ -1,0 +1,937 @@
+/**
+ * The OpenFlow pipeline's state and its controller-facing semantics (OVS's ofproto.c flow, group
+ * and meter handling): tables 0–253 of rules in {@link Classifier}s, the full flow-mod semantics
+ * (add/replace/overlap, modify and delete strict and non-strict with cookie, out_port and
+ * out_group filters, RESET_COUNTS, timeouts and FLOW_REMOVED), groups (all, select, indirect,
+ * fast-failover; chaining; deleting a group deletes its flows), meters (drop and dscp_remark,
+ * kbps/pktps, burst), flow/aggregate/table/group/meter statistics, table features, and ONF
+ * bundles committed atomically.
+ *
+ * Atomicity: every modifying request runs as a transaction with an undo log; a failing message
+ * (or any failing message of a bundle) rolls back everything the transaction did, and the
+ * notifications it produced (FLOW_REMOVED) are sent only after it commits. A commit runs inside
+ * one event-loop turn, so no packet lookup can observe half of it.
+ *
+ * Packet forwarding (xlate, packet-out execution, NORMAL) is not here: {@link PipelineHooks}
+ * lets the bridge plug packet-out in, and {@link OpenFlowPipeline.lookup} serves xlate.
+ */
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { counter } from '../lib/counters.js';
+import { getLogger } from '../lib/log.js';
+import type { FlowKey } from '../lib/packet/flow-key.js';
+import type { Action } from '../openflow/actions.js';
+import {
+  OFPFC,
+  OFPFF,
+  OFPG,
+  OFPM,
+  OFPMF,
+  OFPP,
+  OFPRR,
+  OFPTT,
+  OFP_NO_BUFFER,
+} from '../openflow/constants.js';
+import { OfpError } from '../openflow/errors.js';
+import type { Instruction } from '../openflow/instructions.js';
+import { splitMultipartReply, type MessageOf, type OfpMessage } from '../openflow/messages.js';
+import type {
+  FlowStats,
+  GroupStats,
+  MeterConfig,
+  MeterStats,
+  MultipartReplyBody,
+  TableStats,
+} from '../openflow/multipart.js';
+import { OXM_FIELDS, type Match } from '../openflow/oxm.js';
+import type { Bucket, MeterBand } from '../openflow/structs.js';
+import type { TableFeatures } from '../openflow/table-features.js';
+import { Classifier, VERSION_MAX, coveredBy, overlaps, type ClsRule } from './classifier.js';
+import { matchToMasked } from './match.js';
+import type { Ofconn } from './ofconn.js';
+import { N_TABLES, type OfPipeline } from './ofproto.js';
+
+const log = getLogger('pipeline');
+const cFlowMod = counter('ofproto_flow_mod', 'ofproto', 'flow-mods applied');
+const cFlowExpired = counter(
+  'ofproto_flow_expired',
+  'ofproto',
+  'flows removed by idle or hard timeout',
+);
+const cBundleCommit = counter('ofproto_bundle_commit', 'ofproto', 'bundles committed');
+
+/** An OpenFlow rule. */
+export interface OfRule {
+  /** Table id. */
+  readonly tableId: number;
+  /** Priority. */
+  readonly priority: number;
+  /** The match exactly as the controller sent it (read back verbatim in stats). */
+  readonly match: Match;
+  /** Cookie. */
+  cookie: bigint;
+  /** Idle timeout (s, 0 = none). */
+  idleTimeout: number;
+  /** Hard timeout (s, 0 = none). */
+  hardTimeout: number;
+  /** OFPFF_* flags. */
+  flags: number;
+  /** Instructions exactly as sent. */
+  instructions: Instruction[];
+  /** Packets matched. */
+  packetCount: bigint;
+  /** Bytes matched. */
+  byteCount: bigint;
+  /** Monotonic ms when added (or replaced). */
+  createdAt: number;
+  /** Monotonic ms of the last packet (or creation). */
+  lastUsed: number;
+  /** The classifier entry. */
+  readonly cls: ClsRule<OfRule>;
+}
+
+/** A group. */
+export interface OfGroup {
+  /** Group id. */
+  readonly groupId: number;
+  /** OFPGT_* type. */
+  groupType: number;
+  /** Buckets. */
+  buckets: Bucket[];
+  /** Packets through the group. */
+  packetCount: bigint;
+  /** Bytes through the group. */
+  byteCount: bigint;
+  /** Per-bucket counters. */
+  bucketCounts: { packetCount: bigint; byteCount: bigint }[];
+  /** Monotonic ms when added. */
+  createdAt: number;
+}
+
+/** A meter. */
+export interface OfMeter {
+  /** Meter id. */
+  readonly meterId: number;
+  /** OFPMF_* flags. */
+  flags: number;
+  /** Bands. */
+  bands: MeterBand[];
+  /** Packets in. */
+  packetInCount: bigint;
+  /** Bytes in. */
+  byteInCount: bigint;
+  /** Per-band counters. */
+  bandCounts: { packetBandCount: bigint; byteBandCount: bigint }[];
+  /** Monotonic ms when added. */
+  createdAt: number;
+}
+
+/** What the pipeline needs from its bridge. */
+export interface PipelineHooks {
+  /** Sends FLOW_REMOVED for `rule` with OFPRR_* `reason` to the connections that want it. */
+  flowRemoved(rule: OfRule, reason: number): void;
+  /** Executes a PACKET_OUT (validated); absent until the datapath is plugged in. */
+  packetOut?(conn: Ofconn, msg: MessageOf<'PACKET_OUT'>): void;
+  /** True if `ofport` exists (for PACKET_OUT in_port checks). */
+  hasPort(ofport: number): boolean;
+  /** Called after any change to rules, groups or meters (the revalidator hook). */
+  changed?(): void;
+}
+
+interface Table {
+  cls: Classifier<OfRule>;
+  lookups: bigint;
+  matched: bigint;
+  config: number;
+  count: number;
+}
+
+interface Txn {
+  undo: (() => void)[];
+  after: (() => void)[];
+}
+
+interface Bundle {
+  flags: number;
+  messages: { msg: OfpMessage; raw: Uint8Array }[];
+  closed: boolean;
+}
+
+const MODIFYING_IN_BUNDLE = new Set<OfpMessage['type']>([
+  'FLOW_MOD',
+  'GROUP_MOD',
+  'METER_MOD',
+  'PORT_MOD',
+  'TABLE_MOD',
+]);
+
+function actionsOf(instructions: readonly Instruction[]): Action[] {
+  const out: Action[] = [];
+  for (const i of instructions)
+    if (i.type === 'APPLY_ACTIONS' || i.type === 'WRITE_ACTIONS') out.push(...i.actions);
+  return out;
+}
+
+function outputsTo(rule: OfRule, port: number): boolean {
+  return actionsOf(rule.instructions).some((a) => a.type === 'OUTPUT' && a.port === port);
+}
+
+function usesGroup(actions: readonly Action[], group: number): boolean {
+  return actions.some((a) => a.type === 'GROUP' && a.groupId === group);
+}
+
+function meterOf(rule: { instructions: readonly Instruction[] }): number | undefined {
+  for (const i of rule.instructions) if (i.type === 'METER') return i.meterId;
+  return undefined;
+}
+
+function duration(now: number, since: number): { durationSec: number; durationNsec: number } {
+  // Millisecond resolution, as OVS reports (its clock is time_msec()).
+  const ms = Math.max(0, Math.floor(now - since));
+  return { durationSec: Math.floor(ms / 1000), durationNsec: (ms % 1000) * 1_000_000 };
+}
+
+/** The pipeline of one bridge. */
+export class OpenFlowPipeline implements OfPipeline {
+  private readonly tables: Table[] = Array.from({ length: N_TABLES }, () => ({
+    cls: new Classifier<OfRule>(),
+    lookups: 0n,
+    matched: 0n,
+    config: 0,
+    count: 0,
+  }));
+  private readonly groups = new Map<number, OfGroup>();
+  private readonly meters = new Map<number, OfMeter>();
+  private readonly timed = new Set<OfRule>();
+  private readonly bundles = new WeakMap<Ofconn, Map<number, Bundle>>();
+  private expiryTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly hooks: PipelineHooks,
+  ) {}
+
+  /** Stops the expiry timer. */
+  close(): void {
+    this.clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+
+  // ---------------------------------------------------------------- lookups (for xlate)
+
+  /**
+   * The rule of `tableId` matching `key` (highest priority), counting the lookup and the match in
+   * the table's statistics; consulted bits are ORed into `wc`.
+   */
+  lookup(tableId: number, key: FlowKey, wc?: FlowKey): OfRule | undefined {
+    const t = this.tables[tableId];
+    if (!t) return undefined;
+    t.lookups++;
+    const r = t.cls.lookup(key, 0, wc);
+    if (r) t.matched++;
+    return r?.value;
+  }
+
+  /** Credits `packets`/`bytes` to a rule (datapath statistics push-back). */
+  credit(rule: OfRule, packets: number, bytes: number, usedAt = this.clock.now()): void {
+    rule.packetCount += BigInt(packets);
+    rule.byteCount += BigInt(bytes);
+    if (packets > 0) rule.lastUsed = Math.max(rule.lastUsed, usedAt);
+  }
+
+  /** A group by id. */
+  getGroup(id: number): OfGroup | undefined {
+    return this.groups.get(id);
+  }
+
+  /** A meter by id. */
+  getMeter(id: number): OfMeter | undefined {
+    return this.meters.get(id);
+  }
+
+  /** Every rule of every table (for dumps and tests). */
+  *allRules(): IterableIterator<OfRule> {
+    for (const t of this.tables) for (const r of t.cls.rules()) yield r.value;
+  }
+
+  /** Number of rules in all tables. */
+  flowCount(): number {
+    let n = 0;
+    for (const t of this.tables) n += t.count;
+    return n;
+  }
+
+  tableStats(): TableStats[] {
+    return this.tables.map((t, tableId) => ({
+      tableId,
+      activeCount: t.count,
+      lookupCount: t.lookups,
+      matchedCount: t.matched,
+    }));
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  handleMessage(conn: Ofconn, msg: OfpMessage, raw: Uint8Array): void {
+    switch (msg.type) {
+      case 'FLOW_MOD':
+      case 'GROUP_MOD':
+      case 'METER_MOD':
+      case 'TABLE_MOD':
+        this.transact((txn) => this.apply(txn, msg));
+        return;
+      case 'PACKET_OUT':
+        this.packetOut(conn, msg);
+        return;
+      case 'MULTIPART_REQUEST':
+        this.multipart(conn, msg);
+        return;
+      case 'BUNDLE_CONTROL':
+        this.bundleControl(conn, msg);
+        return;
+      case 'BUNDLE_ADD_MESSAGE':
+        this.bundleAdd(conn, msg, raw);
+        return;
+      case 'EXPERIMENTER':
+        throw new OfpError(
+          'OFPBRC_BAD_EXPERIMENTER',
+          `experimenter 0x${msg.experimenter.toString(16)}`,
+        );
+      default:
+        throw new OfpError('OFPBRC_BAD_TYPE', msg.type);
+    }
+  }
+
+  private transact(fn: (txn: Txn) => void): void {
+    const txn: Txn = { undo: [], after: [] };
+    try {
+      fn(txn);
+    } catch (e) {
+      for (let i = txn.undo.length - 1; i >= 0; i--) txn.undo[i]!();
+      throw e;
+    }
+    for (const f of txn.after) f();
+    this.hooks.changed?.();
+  }
+
+  private apply(txn: Txn, msg: OfpMessage): void {
+    switch (msg.type) {
+      case 'FLOW_MOD':
+        this.flowMod(txn, msg);
+        return;
+      case 'GROUP_MOD':
+        this.groupMod(txn, msg);
+        return;
+      case 'METER_MOD':
+        this.meterMod(txn, msg);
+        return;
+      case 'TABLE_MOD':
+        // Table config bits are deprecated in 1.3; OVS accepts and ignores them.
+        if (msg.tableId !== OFPTT.ALL && msg.tableId >= N_TABLES)
+          throw new OfpError('OFPTMFC_BAD_TABLE', `table ${msg.tableId}`);
+        return;
+      default:
+        throw new OfpError('OFPBFC_MSG_UNSUP', msg.type);
+    }
+  }
+
+  // ---------------------------------------------------------------- flows
+
+  private insertRule(txn: Txn, rule: OfRule): void {
+    const t = this.tables[rule.tableId]!;
+    t.cls.insert(rule.cls);
+    t.count++;
+    if (rule.idleTimeout > 0 || rule.hardTimeout > 0) this.timed.add(rule);
+    txn.undo.push(() => {
+      t.cls.remove(rule.cls);
+      t.count--;
+      this.timed.delete(rule);
+    });
+    this.armExpiry();
+  }
+
+  private removeRule(txn: Txn, rule: OfRule, reason: number | undefined): void {
+    const t = this.tables[rule.tableId]!;
+    if (!t.cls.remove(rule.cls)) return;
+    t.count--;
+    const wasTimed = this.timed.delete(rule);
+    txn.undo.push(() => {
+      t.cls.insert(rule.cls);
+      t.count++;
+      if (wasTimed) this.timed.add(rule);
+    });
+    if (reason !== undefined && (rule.flags & OFPFF.SEND_FLOW_REM) !== 0) {
+      txn.after.push(() => this.hooks.flowRemoved(rule, reason));
+    }
+  }
+
+  private checkInstructionRefs(instructions: readonly Instruction[]): void {
+    for (const i of instructions) {
+      if (i.type === 'METER' && !this.meters.has(i.meterId))
+        throw new OfpError('OFPMMFC_INVALID_METER', `meter ${i.meterId}`);
+      if (i.type === 'APPLY_ACTIONS' || i.type === 'WRITE_ACTIONS') {
+        for (const a of i.actions) {
+          if (a.type === 'GROUP' && !this.groups.has(a.groupId))
+            throw new OfpError('OFPBAC_BAD_OUT_GROUP', `group ${a.groupId}`);
+        }
+      }
+    }
+  }
+
+  private selectRules(msg: MessageOf<'FLOW_MOD'>, strict: boolean, filters: boolean): OfRule[] {
+    const m = matchToMasked(msg.match);
+    const tables = msg.tableId === OFPTT.ALL ? this.tables : [this.tables[msg.tableId]!];
+    const out: OfRule[] = [];
+    for (const t of tables) {
+      if (strict) {
+        const r = t.cls.findExact(m.key, m.mask, msg.priority);
+        if (r) out.push(r.value);
+      } else {
+        for (const r of t.cls.rules()) if (coveredBy(r, m)) out.push(r.value);
+      }
+    }
+    return out.filter((r) => {
+      if (((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) return false;
+      if (filters && msg.outPort !== OFPP.ANY && !outputsTo(r, msg.outPort)) return false;
+      if (
+        filters &&
+        msg.outGroup !== OFPG.ANY &&
+        !usesGroup(actionsOf(r.instructions), msg.outGroup)
+      )
+        return false;
+      return true;
+    });
+  }
+
+  private flowMod(txn: Txn, msg: MessageOf<'FLOW_MOD'>): void {
+    const isAddOrModify =
+      msg.command === OFPFC.ADD ||
+      msg.command === OFPFC.MODIFY ||
+      msg.command === OFPFC.MODIFY_STRICT;
+    if (msg.tableId === N_TABLES) throw new OfpError('OFPBRC_EPERM', 'table 254 is reserved');
+    if (msg.tableId > N_TABLES && msg.tableId !== OFPTT.ALL)
+      throw new OfpError('OFPFMFC_BAD_TABLE_ID', `table ${msg.tableId}`);
+    if (isAddOrModify) {
+      if (msg.bufferId !== OFP_NO_BUFFER)
+        throw new OfpError('OFPBRC_BUFFER_UNKNOWN', `buffer ${msg.bufferId}`);
+      this.checkInstructionRefs(msg.instructions);
+    }
+    cFlowMod.inc();
+    const now = this.clock.now();
+    switch (msg.command) {
+      case OFPFC.ADD: {
+        const m = matchToMasked(msg.match);
+        const t = this.tables[msg.tableId]!;
+        const same = t.cls.findExact(m.key, m.mask, msg.priority);
+        if ((msg.flags & OFPFF.CHECK_OVERLAP) !== 0) {
+          for (const r of t.cls.rules()) {
+            if (r !== same && r.priority === msg.priority && overlaps(r, m))
+              throw new OfpError('OFPFMFC_OVERLAP');
+          }
+        }
+        if (same) this.removeRule(txn, same.value, undefined);
+        const rule: OfRule = {
+          tableId: msg.tableId,
+          priority: msg.priority,
+          match: msg.match,
+          cookie: msg.cookie,
+          idleTimeout: msg.idleTimeout,
+          hardTimeout: msg.hardTimeout,
+          flags: msg.flags,
+          instructions: msg.instructions,
+          packetCount: 0n,
+          byteCount: 0n,
+          createdAt: now,
+          lastUsed: now,
+          cls: undefined as unknown as ClsRule<OfRule>,
+        };
+        (rule as { cls: ClsRule<OfRule> }).cls = {
+          key: m.key,
+          mask: m.mask,
+          priority: msg.priority,
+          value: rule,
+          addedIn: 0,
+          removedIn: VERSION_MAX,
+        };
+        this.insertRule(txn, rule);
+        return;
+      }
+      case OFPFC.MODIFY:
+      case OFPFC.MODIFY_STRICT: {
+        for (const r of this.selectRules(msg, msg.command === OFPFC.MODIFY_STRICT, false)) {
+          const old = {
+            instructions: r.instructions,
+            packetCount: r.packetCount,
+            byteCount: r.byteCount,
+          };
+          r.instructions = msg.instructions;
+          if ((msg.flags & OFPFF.RESET_COUNTS) !== 0) {
+            r.packetCount = 0n;
+            r.byteCount = 0n;
+          }
+          txn.undo.push(() => Object.assign(r, old));
+        }
+        return;
+      }
+      case OFPFC.DELETE:
+      case OFPFC.DELETE_STRICT:
+        for (const r of this.selectRules(msg, msg.command === OFPFC.DELETE_STRICT, true))
+          this.removeRule(txn, r, OFPRR.DELETE);
+        return;
+      default:
+        throw new OfpError('OFPFMFC_BAD_COMMAND', `command ${msg.command}`);
+    }
+  }
+
+  private armExpiry(): void {
+    if (this.expiryTimer || this.timed.size === 0) return;
+    this.expiryTimer = this.clock.setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.expire();
+      this.armExpiry();
+    }, 250);
+  }
+
+  /** Removes rules whose idle or hard timeout has passed (runs from a 250 ms timer). */
+  expire(): void {
+    const now = this.clock.now();
+    const due: [OfRule, number][] = [];
+    for (const r of this.timed) {
+      if (r.hardTimeout > 0 && now - r.createdAt >= r.hardTimeout * 1000)
+        due.push([r, OFPRR.HARD_TIMEOUT]);
+      else if (r.idleTimeout > 0 && now - r.lastUsed >= r.idleTimeout * 1000)
+        due.push([r, OFPRR.IDLE_TIMEOUT]);
+    }
+    if (due.length === 0) return;
+    this.transact((txn) => {
+      for (const [r, reason] of due) {
+        cFlowExpired.inc();
+        this.removeRule(txn, r, reason);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  private groupMod(txn: Txn, msg: MessageOf<'GROUP_MOD'>): void {
+    const now = this.clock.now();
+    if (msg.command === 2) {
+      const ids = msg.groupId === OFPG.ALL ? [...this.groups.keys()] : [msg.groupId];
+      for (const id of ids) this.deleteGroup(txn, id);
+      return;
+    }
+    for (const b of msg.buckets) {
+      for (const a of b.actions) {
+        if (a.type === 'GROUP') {
+          if (!this.groups.has(a.groupId))
+            throw new OfpError(
+              'OFPGMFC_CHAINED_GROUP',
+              `bucket refers to unknown group ${a.groupId}`,
+            );
+          if (a.groupId === msg.groupId || this.reaches(a.groupId, msg.groupId))
+            throw new OfpError('OFPGMFC_LOOP');
+        }
+      }
+      if (b.watchGroup !== OFPG.ANY && !this.groups.has(b.watchGroup))
+        throw new OfpError('OFPGMFC_BAD_WATCH', `watch group ${b.watchGroup}`);
+    }
+    const existing = this.groups.get(msg.groupId);
+    if (msg.command === 0) {
+      if (existing) throw new OfpError('OFPGMFC_GROUP_EXISTS');
+      const g: OfGroup = {
+        groupId: msg.groupId,
+        groupType: msg.groupType,
+        buckets: msg.buckets,
+        packetCount: 0n,
+        byteCount: 0n,
+        bucketCounts: msg.buckets.map(() => ({ packetCount: 0n, byteCount: 0n })),
+        createdAt: now,
+      };
+      this.groups.set(g.groupId, g);
+      txn.undo.push(() => this.groups.delete(g.groupId));
+      return;
+    }
+    if (!existing) throw new OfpError('OFPGMFC_UNKNOWN_GROUP');
+    const old = {
+      groupType: existing.groupType,
+      buckets: existing.buckets,
+      bucketCounts: existing.bucketCounts,
+    };
+    existing.groupType = msg.groupType;
+    existing.buckets = msg.buckets;
+    existing.bucketCounts = msg.buckets.map(() => ({ packetCount: 0n, byteCount: 0n }));
+    txn.undo.push(() => Object.assign(existing, old));
+  }
+
+  /** True if group `from` reaches group `to` through bucket GROUP actions. */
+  private reaches(from: number, to: number, seen = new Set<number>()): boolean {
+    if (from === to) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    const g = this.groups.get(from);
+    if (!g) return false;
+    return g.buckets.some((b) =>
+      b.actions.some((a) => a.type === 'GROUP' && this.reaches(a.groupId, to, seen)),
+    );
+  }
+
+  private deleteGroup(txn: Txn, id: number): void {
+    const g = this.groups.get(id);
+    if (!g) return;
+    // Flows that use the group go with it (OFPRR_GROUP_DELETE).
+    for (const t of this.tables) {
+      for (const r of [...t.cls.rules()])
+        if (usesGroup(actionsOf(r.value.instructions), id))
+          this.removeRule(txn, r.value, OFPRR.GROUP_DELETE);
+    }
+    this.groups.delete(id);
+    txn.undo.push(() => this.groups.set(id, g));
+  }
+
+  private groupRefCount(id: number): number {
+    let n = 0;
+    for (const t of this.tables)
+      for (const r of t.cls.rules()) if (usesGroup(actionsOf(r.value.instructions), id)) n++;
+    for (const g of this.groups.values())
+      for (const b of g.buckets) if (usesGroup(b.actions, id)) n++;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- meters
+
+  private meterMod(txn: Txn, msg: MessageOf<'METER_MOD'>): void {
+    const now = this.clock.now();
+    if (msg.command === 2) {
+      const ids = msg.meterId === OFPM.ALL ? [...this.meters.keys()] : [msg.meterId];
+      for (const id of ids) {
+        const m = this.meters.get(id);
+        if (!m) continue;
+        for (const t of this.tables)
+          for (const r of [...t.cls.rules()])
+            if (meterOf(r.value) === id) this.removeRule(txn, r.value, OFPRR.DELETE);
+        this.meters.delete(id);
+        txn.undo.push(() => this.meters.set(id, m));
+      }
+      return;
+    }
+    for (const b of msg.bands)
+      if (b.type === 'EXPERIMENTER') throw new OfpError('OFPMMFC_BAD_BAND', 'experimenter band');
+    const bands = msg.bands.map((b) =>
+      (msg.flags & OFPMF.BURST) !== 0 && b.burstSize === 0 ? { ...b, burstSize: b.rate } : b,
+    );
+    const existing = this.meters.get(msg.meterId);
+    if (msg.command === 0) {
+      if (existing) throw new OfpError('OFPMMFC_METER_EXISTS');
+      const m: OfMeter = {
+        meterId: msg.meterId,
+        flags: msg.flags,
+        bands,
+        packetInCount: 0n,
+        byteInCount: 0n,
+        bandCounts: bands.map(() => ({ packetBandCount: 0n, byteBandCount: 0n })),
+        createdAt: now,
+      };
+      this.meters.set(m.meterId, m);
+      txn.undo.push(() => this.meters.delete(m.meterId));
+      return;
+    }
+    if (!existing) throw new OfpError('OFPMMFC_UNKNOWN_METER');
+    const old = { flags: existing.flags, bands: existing.bands, bandCounts: existing.bandCounts };
+    existing.flags = msg.flags;
+    existing.bands = bands;
+    existing.bandCounts = bands.map(() => ({ packetBandCount: 0n, byteBandCount: 0n }));
+    txn.undo.push(() => Object.assign(existing, old));
+  }
+
+  // ---------------------------------------------------------------- packet-out
+
+  private packetOut(conn: Ofconn, msg: MessageOf<'PACKET_OUT'>): void {
+    if (msg.bufferId !== OFP_NO_BUFFER)
+      throw new OfpError('OFPBRC_BUFFER_UNKNOWN', `buffer ${msg.bufferId}`);
+    const p = msg.inPort;
+    if (p !== OFPP.CONTROLLER && p !== OFPP.ANY && p !== OFPP.LOCAL && !(p < OFPP.MAX))
+      throw new OfpError('OFPBRC_BAD_PORT', `in_port ${p}`);
+    for (const a of msg.actions)
+      if (a.type === 'GROUP' && !this.groups.has(a.groupId))
+        throw new OfpError('OFPBAC_BAD_OUT_GROUP');
+    if (!this.hooks.packetOut)
+      throw new OfpError('OFPBRC_EPERM', 'packet-out: no datapath attached');
+    this.hooks.packetOut(conn, msg);
+  }
+
+  // ---------------------------------------------------------------- statistics
+
+  private multipart(conn: Ofconn, msg: MessageOf<'MULTIPART_REQUEST'>): void {
+    const now = this.clock.now();
+    let body: MultipartReplyBody;
+    switch (msg.mpType) {
+      case 'FLOW':
+      case 'AGGREGATE': {
+        const sel = this.statsSelect(msg);
+        if (msg.mpType === 'AGGREGATE') {
+          let packets = 0n;
+          let bytes = 0n;
+          for (const r of sel) {
+            packets += r.packetCount;
+            bytes += r.byteCount;
+          }
+          body = {
+            mpType: 'AGGREGATE',
+            packetCount: packets,
+            byteCount: bytes,
+            flowCount: sel.length,
+          };
+        } else {
+          body = { mpType: 'FLOW', entries: sel.map((r) => this.flowStats(r, now)) };
+        }
+        break;
+      }
+      case 'GROUP': {
+        const ids =
+          msg.groupId === OFPG.ALL ? [...this.groups.keys()].sort((a, b) => a - b) : [msg.groupId];
+        const entries: GroupStats[] = [];
+        for (const id of ids) {
+          const g = this.groups.get(id);
+          if (!g) continue;
+          entries.push({
+            groupId: id,
+            refCount: this.groupRefCount(id),
+            packetCount: g.packetCount,
+            byteCount: g.byteCount,
+            ...duration(now, g.createdAt),
+            bucketStats: g.bucketCounts.map((c) => ({ ...c })),
+          });
+        }
+        body = { mpType: 'GROUP', entries };
+        break;
+      }
+      case 'GROUP_DESC':
+        body = {
+          mpType: 'GROUP_DESC',
+          entries: [...this.groups.values()]
+            .sort((a, b) => a.groupId - b.groupId)
+            .map((g) => ({ groupType: g.groupType, groupId: g.groupId, buckets: g.buckets })),
+        };
+        break;
+      case 'METER':
+      case 'METER_CONFIG': {
+        let ms: OfMeter[];
+        if (msg.meterId === OFPM.ALL)
+          ms = [...this.meters.values()].sort((a, b) => a.meterId - b.meterId);
+        else {
+          const m = this.meters.get(msg.meterId);
+          if (!m && msg.mpType === 'METER')
+            throw new OfpError('OFPMMFC_UNKNOWN_METER', `meter ${msg.meterId}`);
+          ms = m ? [m] : [];
+        }
+        if (msg.mpType === 'METER') {
+          const entries: MeterStats[] = ms.map((m) => ({
+            meterId: m.meterId,
+            flowCount: this.meterFlowCount(m.meterId),
+            packetInCount: m.packetInCount,
+            byteInCount: m.byteInCount,
+            ...duration(now, m.createdAt),
+            bandStats: m.bandCounts.map((c) => ({ ...c })),
+          }));
+          body = { mpType: 'METER', entries };
+        } else {
+          const entries: MeterConfig[] = ms.map((m) => ({
+            flags: m.flags,
+            meterId: m.meterId,
+            bands: m.bands,
+          }));
+          body = { mpType: 'METER_CONFIG', entries };
+        }
+        break;
+      }
+      case 'TABLE_FEATURES':
+        if (msg.entries.length > 0)
+          throw new OfpError('OFPTFFC_EPERM', 'setting table features is not supported');
+        body = { mpType: 'TABLE_FEATURES', entries: tableFeatures() };
+        break;
+      case 'EXPERIMENTER':
+        throw new OfpError('OFPBRC_BAD_EXPERIMENTER');
+      default:
+        throw new OfpError('OFPBRC_BAD_MULTIPART', msg.mpType);
+    }
+    for (const part of splitMultipartReply({
+      type: 'MULTIPART_REPLY',
+      xid: msg.xid,
+      flags: 0,
+      ...body,
+    }))
+      conn.send(part);
+  }
+
+  private statsSelect(
+    msg: Extract<MessageOf<'MULTIPART_REQUEST'>, { mpType: 'FLOW' | 'AGGREGATE' }>,
+  ): OfRule[] {
+    if (msg.tableId !== OFPTT.ALL && msg.tableId >= N_TABLES) {
+      // OVS's hidden table 254 holds no flows of ours.
+      if (msg.tableId === N_TABLES) return [];
+      throw new OfpError('OFPBRC_BAD_TABLE_ID', `table ${msg.tableId}`);
+    }
+    const m = matchToMasked(msg.match);
+    const tables = msg.tableId === OFPTT.ALL ? this.tables : [this.tables[msg.tableId]!];
+    const out: OfRule[] = [];
+    for (const t of tables) {
+      const rules = [...t.cls.rules()].map((r) => r.value).sort((a, b) => b.priority - a.priority);
+      for (const r of rules) {
+        if (!coveredBy(r.cls, m)) continue;
+        if (((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) continue;
+        if (msg.outPort !== OFPP.ANY && !outputsTo(r, msg.outPort)) continue;
+        if (msg.outGroup !== OFPG.ANY && !usesGroup(actionsOf(r.instructions), msg.outGroup))
+          continue;
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  private flowStats(r: OfRule, now: number): FlowStats {
+    return {
+      tableId: r.tableId,
+      ...duration(now, r.createdAt),
+      priority: r.priority,
+      idleTimeout: r.idleTimeout,
+      hardTimeout: r.hardTimeout,
+      flags: r.flags,
+      cookie: r.cookie,
+      packetCount: (r.flags & OFPFF.NO_PKT_COUNTS) !== 0 ? 0xffffffffffffffffn : r.packetCount,
+      byteCount: (r.flags & OFPFF.NO_BYT_COUNTS) !== 0 ? 0xffffffffffffffffn : r.byteCount,
+      match: r.match,
+      instructions: r.instructions,
+    };
+  }
+
+  private meterFlowCount(id: number): number {
+    let n = 0;
+    for (const t of this.tables) for (const r of t.cls.rules()) if (meterOf(r.value) === id) n++;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- bundles
+
+  private bundlesOf(conn: Ofconn): Map<number, Bundle> {
+    let m = this.bundles.get(conn);
+    if (!m) {
+      m = new Map();
+      this.bundles.set(conn, m);
+    }
+    return m;
+  }
+
+  private bundleControl(conn: Ofconn, msg: MessageOf<'BUNDLE_CONTROL'>): void {
+    const all = this.bundlesOf(conn);
+    const reply = (
+      ctrlType: 'OPEN_REPLY' | 'CLOSE_REPLY' | 'COMMIT_REPLY' | 'DISCARD_REPLY',
+    ): void => {
+      conn.send({
+        type: 'BUNDLE_CONTROL',
+        xid: msg.xid,
+        bundleId: msg.bundleId,
+        ctrlType,
+        flags: msg.flags,
+        properties: [],
+      });
+    };
+    const b = all.get(msg.bundleId);
+    switch (msg.ctrlType) {
+      case 'OPEN_REQUEST':
+        if (b) throw new OfpError('OFPBFC_BUNDLE_EXIST');
+        all.set(msg.bundleId, { flags: msg.flags, messages: [], closed: false });
+        reply('OPEN_REPLY');
+        return;
+      case 'CLOSE_REQUEST':
+        if (!b) throw new OfpError('OFPBFC_BAD_ID');
+        if (b.closed) throw new OfpError('OFPBFC_BUNDLE_CLOSED');
+        b.closed = true;
+        reply('CLOSE_REPLY');
+        return;
+      case 'COMMIT_REQUEST': {
+        if (!b) throw new OfpError('OFPBFC_BAD_ID');
+        all.delete(msg.bundleId);
+        if (b.flags !== msg.flags) throw new OfpError('OFPBFC_BAD_FLAGS');
+        this.transact((txn) => {
+          for (const { msg: m } of b.messages) this.apply(txn, m);
+        });
+        cBundleCommit.inc();
+        reply('COMMIT_REPLY');
+        return;
+      }
+      case 'DISCARD_REQUEST':
+        if (!b) throw new OfpError('OFPBFC_BAD_ID');
+        all.delete(msg.bundleId);
+        reply('DISCARD_REPLY');
+        return;
+      default:
+        throw new OfpError('OFPBFC_BAD_TYPE', msg.ctrlType);
+    }
+  }
+
+  private bundleAdd(conn: Ofconn, msg: MessageOf<'BUNDLE_ADD_MESSAGE'>, raw: Uint8Array): void {
+    const all = this.bundlesOf(conn);
+    let b = all.get(msg.bundleId);
+    if (!b) {
+      // OVS opens the bundle implicitly on the first add.
+      b = { flags: msg.flags, messages: [], closed: false };
+      all.set(msg.bundleId, b);
+    }
+    if (b.closed) throw new OfpError('OFPBFC_BUNDLE_CLOSED');
+    if (b.flags !== msg.flags) throw new OfpError('OFPBFC_BAD_FLAGS');
+    const inner = msg.message;
+    if (inner.xid !== msg.xid) throw new OfpError('OFPBFC_MSG_BAD_XID');
+    if (!MODIFYING_IN_BUNDLE.has(inner.type)) throw new OfpError('OFPBFC_MSG_UNSUP', inner.type);
+    if (inner.type === 'PORT_MOD') throw new OfpError('OFPBFC_MSG_UNSUP', 'PORT_MOD in a bundle');
+    b.messages.push({ msg: inner, raw });
+    log.debug({ bundle: msg.bundleId, n: b.messages.length }, 'bundle add');
+  }
+}
+
+/** Table features of every table: what our classifier matches and our pipeline executes. */
+export function tableFeatures(): TableFeatures[] {
+  const oxmIds = OXM_FIELDS.map((d) => ({
+    header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0,
+  }));
+  const maskable = OXM_FIELDS.filter((d) => d.maskable).map((d) => ({
+    header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0,
+  }));
+  const settable = OXM_FIELDS.filter(
+    (d) => !['in_port', 'in_phy_port', 'metadata', 'ipv6_exthdr'].includes(d.name),
+  ).map((d) => ({ header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0 }));
+  const actionIds = [0, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27].map((type) => ({
+    type,
+    data: new Uint8Array(0),
+  }));
+  const out: TableFeatures[] = [];
+  for (let tableId = 0; tableId < N_TABLES; tableId++) {
+    const instr = [1, 2, 3, 4, 5, 6]
+      .filter((i) => i !== 1 || tableId < N_TABLES - 1)
+      .map((type) => ({ type, data: new Uint8Array(0) }));
+    const next = Array.from({ length: N_TABLES - tableId - 1 }, (_, i) => tableId + 1 + i);
+    out.push({
+      tableId,
+      name: `table${tableId}`,
+      metadataMatch: 0xffffffffffffffffn,
+      metadataWrite: 0xffffffffffffffffn,
+      config: 0,
+      maxEntries: 1_000_000,
+      properties: [
+        { type: 'INSTRUCTIONS', ids: instr },
+        { type: 'INSTRUCTIONS_MISS', ids: instr },
+        { type: 'NEXT_TABLES', tableIds: next },
+        { type: 'NEXT_TABLES_MISS', tableIds: next },
+        { type: 'WRITE_ACTIONS', ids: actionIds },
+        { type: 'WRITE_ACTIONS_MISS', ids: actionIds },
+        { type: 'APPLY_ACTIONS', ids: actionIds },
+        { type: 'APPLY_ACTIONS_MISS', ids: actionIds },
+        { type: 'MATCH', oxmIds },
+        { type: 'WILDCARDS', oxmIds: maskable },
+        { type: 'WRITE_SETFIELD', oxmIds: settable },
+        { type: 'WRITE_SETFIELD_MISS', oxmIds: settable },
+        { type: 'APPLY_SETFIELD', oxmIds: settable },
+        { type: 'APPLY_SETFIELD_MISS', oxmIds: settable },
+      ],
+    });
+  }
+  return out;
+}
