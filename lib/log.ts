@@ -27,7 +27,10 @@ const PINO_TO_VLOG: Record<string, VlogLevel> = {
   trace: 'dbg',
 };
 
-let root: Logger = pino({ level: process.env.TSVS_LOG_LEVEL ?? 'warn', base: { pid: process.pid } });
+let root: Logger = pino({
+  level: process.env.TSVS_LOG_LEVEL ?? 'warn',
+  base: { pid: process.pid },
+});
 let defaultLevel: LevelWithSilent = root.level as LevelWithSilent;
 const modules = new Map<string, Logger>();
 
@@ -41,15 +44,18 @@ export function toPinoLevel(level: string): LevelWithSilent {
 }
 
 /**
- * Re-creates the root logger writing to `dest` (default stderr) at `level`, keeping every module's
- * own level. Called once by the daemon at start.
+ * Re-creates the root logger writing to `dest` (default stderr) at `level`, and sets every module
+ * to that level. Called once by the daemon at start.
  */
 export function configureLogging(level: string, dest?: DestinationStream): void {
   defaultLevel = toPinoLevel(level);
-  root = dest ? pino({ level: defaultLevel, base: { pid: process.pid } }, dest) : pino({ level: defaultLevel, base: { pid: process.pid } });
-  for (const [name, old] of modules) {
+  root = dest
+    ? pino({ level: defaultLevel, base: { pid: process.pid } }, dest)
+    : pino({ level: defaultLevel, base: { pid: process.pid } });
+  // A new configuration sets every module to the new level (vlog/set changes them afterwards).
+  for (const name of modules.keys()) {
     const child = root.child({ module: name });
-    child.level = old.level;
+    child.level = defaultLevel;
     modules.set(name, child);
     const proxy = proxies.get(name);
     if (proxy) proxy.target = child;

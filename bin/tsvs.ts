@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+/**
+ * The `tsvs` command line. `tsvs start` runs the switch daemon in the foreground until SIGTERM,
+ * SIGINT or `ovs-appctl -t <rundir>/tsvs.ctl exit`; `tsvs version` prints the version.
+ *
+ * Exit codes: 0 success; 1 the daemon could not start (pidfile or control socket held by a live
+ * daemon, unwritable run directory...) or stopped abnormally; 2 usage error.
+ */
+import { parseArgs } from 'node:util';
+import { Daemon } from '../vswitchd/daemon.js';
+import { packageVersion, resolvePaths, type PathOptions } from '../vswitchd/paths.js';
+import { toPinoLevel } from '../lib/log.js';
+
+/** Longest graceful shutdown before the process exits anyway. */
+const STOP_DEADLINE_MS = 1800;
+
+const USAGE = `usage: tsvs <command> [options]
+
+tsvswitch: a software switch in TypeScript that does the job of Open vSwitch.
+
+Commands:
+  start               run the switch daemon in the foreground
+  version             print the version and exit
+  help                print this help and exit
+
+Options for start:
+  --rundir DIR        run directory for sockets, pidfile and log (default ./var)
+  --db FILE           database file (default <rundir>/conf.db)
+  --pidfile FILE      pidfile (default <rundir>/tsvs.pid)
+  --log-file FILE     log file (default <rundir>/tsvs.log; "-" logs to stderr only)
+  --log-level LEVEL   off, emer, err, warn, info or dbg (default info)
+  --ovs-paths         use Open vSwitch's locations, for OVS's tools and Mininet:
+                      rundir /var/run/openvswitch, db /etc/openvswitch/conf.db
+  -h, --help          print this help and exit
+  -V, --version       print the version and exit
+
+The control socket is <rundir>/tsvs.ctl: ovs-appctl -t "$PWD/var/tsvs.ctl" list-commands
+`;
+
+class UsageError extends Error {}
+
+function versionLine(): string {
+  return `tsvs (tsvswitch) ${packageVersion()}\n`;
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        rundir: { type: 'string' },
+        db: { type: 'string' },
+        pidfile: { type: 'string' },
+        'log-file': { type: 'string' },
+        'log-level': { type: 'string' },
+        'ovs-paths': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function start(values: ReturnType<typeof parse>['values']): Promise<number> {
+  const level = values['log-level'] ?? 'info';
+  try {
+    toPinoLevel(level);
+  } catch {
+    throw new UsageError(`unknown log level "${level}" (use off, emer, err, warn, info or dbg)`);
+  }
+  const pathOpts: PathOptions = { ovsPaths: values['ovs-paths'] === true };
+  if (values.rundir !== undefined) pathOpts.rundir = values.rundir;
+  if (values.db !== undefined) pathOpts.db = values.db;
+  if (values.pidfile !== undefined) pathOpts.pidfile = values.pidfile;
+  if (values['log-file'] !== undefined) pathOpts.logFile = values['log-file'];
+  const paths = resolvePaths(pathOpts);
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({
+      paths,
+      logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
+    });
+  } catch (err) {
+    process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    `tsvs ${daemon.version} running (pid ${process.pid}); control socket ${paths.ctl}\n`,
+  );
+
+  let exitCode = 0;
+  const shutdown = (why: string, code: number): void => {
+    if (daemon.isStopping) {
+      process.stderr.write(`tsvs: ${why} again; exiting now\n`);
+      process.exit(code || 1);
+    }
+    exitCode = code;
+    const guard = setTimeout(() => {
+      process.stderr.write(`tsvs: graceful shutdown took too long; exiting\n`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
+    guard.unref();
+    void daemon.stop();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => shutdown('SIGINT', 0));
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`tsvs: internal error: ${err.stack ?? err.message}\n`);
+    shutdown('internal error', 1);
+  });
+
+  await daemon.stopped;
+  return exitCode;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(versionLine());
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  switch (command) {
+    case 'start':
+      return start(values);
+    case 'version':
+      process.stdout.write(versionLine());
+      return 0;
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case undefined:
+      throw new UsageError('missing command');
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tsvs: ${err.message}\nTry 'tsvs --help' for more information.\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`tsvs: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

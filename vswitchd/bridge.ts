@@ -1,0 +1,488 @@
+/**
+ * The bridge reconciler (OVS's vswitchd/bridge.c): reads the Open_vSwitch database, makes the
+ * running bridges, ports and controllers equal to it, and writes back what happened — ofport
+ * and error for every interface, mac_in_use/admin_state/link_state, Bridge.datapath_id,
+ * Controller.is_connected/role/status — in the same transaction as cur_cfg = next_cfg, which is
+ * what `ovs-vsctl` (without --no-wait) waits for.
+ *
+ * Rules: deletions before additions; idempotent (a pass that finds nothing to change writes
+ * nothing); one bad interface never stops the others (it gets ofport -1 and a message in
+ * Interface.error, with OVS's wording).
+ *
+ * Not yet here (later issues): opening the interfaces in the datapath (netdevs), internal ports
+ * as TAP devices, bonds, fail-mode standalone forwarding, STP/BFD wiring, statistics refresh.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { counter } from '../lib/counters.js';
+import { getLogger } from '../lib/log.js';
+import type { Json } from '../lib/json.js';
+import { OFPP, OFPPC, OFPPF, OFPPS } from '../openflow/constants.js';
+import type { Database } from '../ovsdb/database.js';
+import type { Atom, Datum, Row } from '../ovsdb/types.js';
+import type { ControllerConfig } from '../ofproto/connmgr.js';
+import { Ofproto } from '../ofproto/ofproto.js';
+
+const log = getLogger('bridge');
+const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
+const cIfaceError = counter(
+  'bridge_iface_error',
+  'vswitchd',
+  'interfaces that could not be set up',
+);
+
+/** How OVS stores the LOCAL port number in Interface.ofport (its 16-bit OFPP_LOCAL). */
+export const OFPP_LOCAL_DB = 65534;
+
+/** Interface types we accept (OVS 3.1's iface_types minus tunnels and DPDK/AF_XDP). */
+export const IFACE_TYPES = ['internal', 'patch', 'system', 'tap', 'dummy'] as const;
+
+// ------------------------------------------------------------------ datum readers
+
+function str(row: Row, col: string): string | undefined {
+  const d = row.data[col];
+  const k = d?.keys[0];
+  return typeof k === 'string' ? k : undefined;
+}
+
+function int(row: Row, col: string): number | undefined {
+  const d = row.data[col];
+  const k = d?.keys[0];
+  if (typeof k === 'bigint') return Number(k);
+  if (typeof k === 'number') return k;
+  return undefined;
+}
+
+function bool(row: Row, col: string): boolean | undefined {
+  const k = row.data[col]?.keys[0];
+  return typeof k === 'boolean' ? k : undefined;
+}
+
+function uuids(row: Row, col: string): string[] {
+  return (row.data[col]?.keys ?? []).filter((k): k is string => typeof k === 'string');
+}
+
+function smap(row: Row, col: string): Record<string, string> {
+  const d: Datum | undefined = row.data[col];
+  const out: Record<string, string> = {};
+  if (!d?.values) return out;
+  d.keys.forEach((k: Atom, i) => {
+    const v = d.values![i];
+    if (typeof k === 'string' && typeof v === 'string') out[k] = v;
+  });
+  return out;
+}
+
+function mapJson(m: Record<string, string>): Json {
+  return [
+    'map',
+    Object.keys(m)
+      .sort()
+      .map((k) => [k, m[k]!]),
+  ];
+}
+
+function optJson(v: string | number | boolean | undefined): Json {
+  return v === undefined ? ['set', []] : v;
+}
+
+function macToString(mac: number): string {
+  return mac
+    .toString(16)
+    .padStart(12, '0')
+    .replace(/(..)(?!$)/g, '$1:');
+}
+
+/** A stable locally administered MAC derived from a name (OVS picks a random one per start). */
+export function stableMac(name: string): number {
+  const h = createHash('sha1').update(name).digest();
+  return ((h[0]! & 0xfe) | 0x02) * 2 ** 40 + h.readUIntBE(1, 5);
+}
+
+// ------------------------------------------------------------------ running state
+
+interface RunningIface {
+  uuid: string;
+  name: string;
+  ofport: number;
+  mac: number;
+  error?: string;
+}
+
+interface RunningBridge {
+  uuid: string;
+  name: string;
+  ofproto: Ofproto;
+  ifaces: Map<string, RunningIface>;
+  controllersKey: string;
+}
+
+/** Options of a {@link BridgeReconciler}. */
+export interface BridgeReconcilerOptions {
+  /** The Open_vSwitch database (in-process replica). */
+  db: Database;
+  /** Time source. */
+  clock: Clock;
+  /** Where `<bridge>.mgmt` sockets go. */
+  rundir: string;
+  /** How often controller status is written back (ms, default 1000). */
+  statusIntervalMs?: number;
+  /** Checks whether a system network device exists (default: /sys/class/net/NAME). */
+  deviceExists?: (name: string) => boolean;
+}
+
+/** Keeps the running bridges equal to the database. */
+export class BridgeReconciler {
+  /** Running bridges by name. */
+  readonly bridges = new Map<string, RunningBridge>();
+  private readonly opts: BridgeReconcilerOptions;
+  private unsubscribe: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private statusTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(opts: BridgeReconcilerOptions) {
+    this.opts = opts;
+  }
+
+  /** Subscribes to commits and runs the first pass. */
+  async start(): Promise<void> {
+    const relevant = new Set(['Open_vSwitch', 'Bridge', 'Port', 'Interface', 'Controller']);
+    this.unsubscribe = this.opts.db.onCommit((c) => {
+      for (const t of c.tables.keys()) {
+        if (relevant.has(t)) {
+          this.schedule();
+          return;
+        }
+      }
+    });
+    await this.reconcile();
+    this.armStatus();
+  }
+
+  /** Stops listening and closes every bridge. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.opts.clock.clearTimeout(this.statusTimer);
+    await this.running;
+    for (const b of this.bridges.values()) await b.ofproto.close();
+    this.bridges.clear();
+  }
+
+  /** Requests a pass (coalesced; runs after the current one). Resolves when it has run. */
+  schedule(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.stopped) return;
+        await this.reconcile();
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Waits until no pass is pending. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private deviceExists(name: string): boolean {
+    if (this.opts.deviceExists) return this.opts.deviceExists(name);
+    return existsSync(join('/sys/class/net', name));
+  }
+
+  /** One reconciliation pass. */
+  async reconcile(): Promise<void> {
+    cReconcile.inc();
+    const db = this.opts.db;
+    const ovsRow = [...db.rows('Open_vSwitch').values()][0];
+    if (!ovsRow) return;
+    const wanted = new Map<string, Row>();
+    for (const u of uuids(ovsRow, 'bridges')) {
+      const b = db.getRow('Bridge', u);
+      const name = b && str(b, 'name');
+      if (b && name) wanted.set(name, b);
+    }
+    // Deletions first.
+    for (const [name, rb] of this.bridges) {
+      const w = wanted.get(name);
+      if (!w || w.uuid !== rb.uuid) {
+        log.info({ bridge: name }, 'deleting bridge');
+        this.bridges.delete(name);
+        await rb.ofproto.close();
+      }
+    }
+    const updates: Json[] = [];
+    for (const [name, brow] of wanted) {
+      let rb = this.bridges.get(name);
+      const oc = smap(brow, 'other_config');
+      const mac = oc.hwaddr
+        ? Number.parseInt(oc.hwaddr.replace(/:/g, ''), 16)
+        : stableMac(`bridge:${name}`);
+      const dpidStr =
+        /^[0-9a-fA-F]{16}$/.test(oc['datapath-id'] ?? '') && !/^0+$/.test(oc['datapath-id']!)
+          ? oc['datapath-id']!.toLowerCase()
+          : mac.toString(16).padStart(16, '0');
+      const dpid = BigInt(`0x${dpidStr}`);
+      if (!rb) {
+        log.info({ bridge: name }, 'adding bridge');
+        const ofproto = new Ofproto({
+          name,
+          datapathId: dpid,
+          clock: this.opts.clock,
+          mgmtPath: join(this.opts.rundir, `${name}.mgmt`),
+          desc: oc['dp-desc'] ? { dpDesc: oc['dp-desc'] } : {},
+        });
+        try {
+          await ofproto.start();
+        } catch (e) {
+          log.error(
+            { bridge: name, err: (e as Error).message },
+            'cannot open the management socket',
+          );
+        }
+        rb = { uuid: brow.uuid, name, ofproto, ifaces: new Map(), controllersKey: '' };
+        this.bridges.set(name, rb);
+      }
+      rb.ofproto.datapathId = dpid;
+      if (oc['dp-desc']) rb.ofproto.desc.dpDesc = oc['dp-desc'];
+      if (str(brow, 'datapath_id') !== dpidStr) {
+        updates.push(update('Bridge', brow.uuid, { datapath_id: dpidStr }));
+      }
+      this.reconcilePorts(rb, brow, mac, updates);
+      await this.reconcileControllers(rb, brow);
+    }
+    // Bring cur_cfg up to next_cfg in the same transaction as the results.
+    const next = int(ovsRow, 'next_cfg') ?? 0;
+    const ovsUpdate: Record<string, Json> = {};
+    if ((int(ovsRow, 'cur_cfg') ?? 0) !== next) ovsUpdate.cur_cfg = next;
+    const dpTypes = ['netdev', 'system'];
+    if ((ovsRow.data.datapath_types?.keys ?? []).join(',') !== dpTypes.join(','))
+      ovsUpdate.datapath_types = ['set', dpTypes];
+    const ifTypes = [...IFACE_TYPES].sort();
+    if ((ovsRow.data.iface_types?.keys ?? []).join(',') !== ifTypes.join(','))
+      ovsUpdate.iface_types = ['set', ifTypes];
+    if (Object.keys(ovsUpdate).length > 0)
+      updates.push(update('Open_vSwitch', ovsRow.uuid, ovsUpdate));
+    this.writeStatus(updates);
+    if (updates.length > 0) this.commit(updates);
+  }
+
+  private reconcilePorts(rb: RunningBridge, brow: Row, bridgeMac: number, updates: Json[]): void {
+    const db = this.opts.db;
+    const wantIfaces = new Map<string, Row>();
+    for (const pu of uuids(brow, 'ports')) {
+      const prow = db.getRow('Port', pu);
+      if (!prow) continue;
+      for (const iu of uuids(prow, 'interfaces')) {
+        const irow = db.getRow('Interface', iu);
+        if (irow) wantIfaces.set(iu, irow);
+      }
+    }
+    // Deletions first.
+    for (const [u, ri] of rb.ifaces) {
+      const w = wantIfaces.get(u);
+      if (!w || str(w, 'name') !== ri.name) {
+        rb.ifaces.delete(u);
+        if (ri.ofport > 0) rb.ofproto.removePort(ri.ofport);
+      }
+    }
+    const used = new Set<number>([...rb.ifaces.values()].map((i) => i.ofport).filter((n) => n > 0));
+    // Interfaces in a stable order: by name.
+    const sorted = [...wantIfaces.values()].sort((a, b) =>
+      (str(a, 'name') ?? '').localeCompare(str(b, 'name') ?? ''),
+    );
+    for (const irow of sorted) {
+      const name = str(irow, 'name') ?? '';
+      const type = str(irow, 'type') ?? '';
+      let ri = rb.ifaces.get(irow.uuid);
+      if (!ri) {
+        const error = this.openError(name, type, irow);
+        let ofport = -1;
+        let mac = 0;
+        if (!error) {
+          const local = type === 'internal' && name === rb.name;
+          if (local) ofport = OFPP.LOCAL;
+          else {
+            const req = int(irow, 'ofport_request');
+            const prev = int(irow, 'ofport');
+            // (the DB keeps OVS's 16-bit numbers; only LOCAL differs from the OpenFlow 1.3 value)
+            const pick = [req, prev].find(
+              (p): p is number => p !== undefined && p >= 1 && p < 0xff00 && !used.has(p),
+            );
+            ofport = pick ?? lowestFree(used);
+          }
+          used.add(ofport);
+          mac = local ? bridgeMac : this.ifaceMac(name, type);
+          const sys = type === '' || type === 'system';
+          const up = sys && this.operUp(name);
+          rb.ofproto.addPort({
+            ofport,
+            name,
+            hwAddr: mac,
+            config: up ? 0 : OFPPC.PORT_DOWN,
+            state: up ? OFPPS.LIVE : OFPPS.LINK_DOWN,
+            curr: OFPPF['10GB_FD'] | OFPPF.COPPER,
+            currSpeed: 10_000_000,
+            maxSpeed: 0,
+          });
+        } else {
+          cIfaceError.inc();
+          log.warn({ bridge: rb.name, iface: name, error }, 'could not set up interface');
+        }
+        ri = { uuid: irow.uuid, name, ofport, mac, ...(error ? { error } : {}) };
+        rb.ifaces.set(irow.uuid, ri);
+      }
+      const row: Record<string, Json> = {};
+      const dbOfport = ri.ofport === OFPP.LOCAL ? OFPP_LOCAL_DB : ri.ofport;
+      if (int(irow, 'ofport') !== dbOfport) row.ofport = dbOfport;
+      if (str(irow, 'error') !== ri.error) row.error = optJson(ri.error);
+      if (!ri.error) {
+        const macStr = macToString(ri.mac);
+        if (str(irow, 'mac_in_use') !== macStr) row.mac_in_use = macStr;
+        const port = rb.ofproto.getPort(ri.ofport);
+        const admin = port && (port.config & OFPPC.PORT_DOWN) === 0 ? 'up' : 'down';
+        const link = port && (port.state & OFPPS.LINK_DOWN) === 0 ? 'up' : 'down';
+        if (str(irow, 'admin_state') !== admin) row.admin_state = admin;
+        if (str(irow, 'link_state') !== link) row.link_state = link;
+      } else {
+        for (const c of ['mac_in_use', 'admin_state', 'link_state'])
+          if (str(irow, c) !== undefined) row[c] = ['set', []];
+      }
+      if (Object.keys(row).length > 0) updates.push(update('Interface', irow.uuid, row));
+    }
+  }
+
+  private openError(name: string, type: string, irow: Row): string | undefined {
+    switch (type) {
+      case '':
+      case 'system':
+        return this.deviceExists(name)
+          ? undefined
+          : `could not open network device ${name} (No such device)`;
+      case 'internal':
+      case 'tap':
+      case 'dummy':
+        return undefined;
+      case 'patch':
+        return smap(irow, 'options').peer
+          ? undefined
+          : `${name}: patch type requires valid 'peer' argument`;
+      default:
+        return `could not open network device ${name} (Address family not supported by protocol)`;
+    }
+  }
+
+  private ifaceMac(name: string, type: string): number {
+    if (type === '' || type === 'system') {
+      try {
+        const s = readFileSync(join('/sys/class/net', name, 'address'), 'utf8').trim();
+        return Number.parseInt(s.replace(/:/g, ''), 16);
+      } catch {
+        // fall through to a generated address
+      }
+    }
+    return stableMac(`iface:${name}`);
+  }
+
+  private operUp(name: string): boolean {
+    try {
+      return readFileSync(join('/sys/class/net', name, 'operstate'), 'utf8').trim() !== 'down';
+    } catch {
+      return false;
+    }
+  }
+
+  private async reconcileControllers(rb: RunningBridge, brow: Row): Promise<void> {
+    const db = this.opts.db;
+    const list: ControllerConfig[] = [];
+    for (const cu of uuids(brow, 'controller')) {
+      const c = db.getRow('Controller', cu);
+      const target = c && str(c, 'target');
+      if (!c || !target) continue;
+      const cfg: ControllerConfig = { target };
+      const mb = int(c, 'max_backoff');
+      if (mb !== undefined) cfg.maxBackoffMs = mb;
+      const ip = int(c, 'inactivity_probe');
+      if (ip !== undefined) cfg.inactivityProbeMs = ip;
+      list.push(cfg);
+    }
+    const key = JSON.stringify(list);
+    if (key === rb.controllersKey) return;
+    rb.controllersKey = key;
+    await rb.ofproto.setControllers(list);
+  }
+
+  /** Appends Controller status updates (is_connected, role, status) that differ from the DB. */
+  private writeStatus(updates: Json[]): void {
+    const db = this.opts.db;
+    for (const rb of this.bridges.values()) {
+      const brow = db.getRow('Bridge', rb.uuid);
+      if (!brow) continue;
+      const st = new Map(rb.ofproto.connmgr.status().map((s) => [s.target, s]));
+      for (const cu of uuids(brow, 'controller')) {
+        const c = db.getRow('Controller', cu);
+        const target = c && str(c, 'target');
+        const s = target ? st.get(target) : undefined;
+        if (!c || !s) continue;
+        const row: Record<string, Json> = {};
+        if (bool(c, 'is_connected') !== s.isConnected) row.is_connected = s.isConnected;
+        const role = s.isConnected ? s.role : undefined;
+        if (str(c, 'role') !== role) row.role = optJson(role);
+        const status: Record<string, string> = { state: s.state };
+        if (s.lastError) status.last_error = s.lastError;
+        if (JSON.stringify(smap(c, 'status')) !== JSON.stringify(sortKeys(status)))
+          row.status = mapJson(status);
+        if (Object.keys(row).length > 0) updates.push(update('Controller', c.uuid, row));
+      }
+    }
+  }
+
+  private armStatus(): void {
+    if (this.stopped) return;
+    this.statusTimer = this.opts.clock.setTimeout(() => {
+      const updates: Json[] = [];
+      this.writeStatus(updates);
+      if (updates.length > 0) this.commit(updates);
+      this.armStatus();
+    }, this.opts.statusIntervalMs ?? 1000);
+  }
+
+  private commit(ops: Json[]): void {
+    const out = this.opts.db.transact(ops);
+    if (out.status !== 'done') return;
+    const failed = out.result.find(
+      (r) => r !== null && typeof r === 'object' && !Array.isArray(r) && 'error' in r,
+    );
+    if (failed) log.error({ result: failed }, 'status write-back failed');
+  }
+}
+
+function sortKeys(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(m)
+      .sort()
+      .map((k) => [k, m[k]!]),
+  );
+}
+
+function lowestFree(used: Set<number>): number {
+  let n = 1;
+  while (used.has(n)) n++;
+  return n;
+}
+
+function update(table: string, uuid: string, row: Record<string, Json>): Json {
+  return { op: 'update', table, where: [['_uuid', '==', ['uuid', uuid]]], row };
+}
