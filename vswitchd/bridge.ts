@@ -154,7 +154,7 @@ export class BridgeReconciler {
     this.unsubscribe = this.opts.db.onCommit((c) => {
       for (const t of c.tables.keys()) {
         if (relevant.has(t)) {
-          this.schedule();
+          void this.schedule();
           return;
         }
       }
