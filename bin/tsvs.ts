@@ -7,6 +7,7 @@
  * daemon, unwritable run directory...) or stopped abnormally; 2 usage error.
  */
 import { parseArgs } from 'node:util';
+import { standardComponents } from '../vswitchd/components.js';
 import { Daemon } from '../vswitchd/daemon.js';
 import { packageVersion, resolvePaths, type PathOptions } from '../vswitchd/paths.js';
 import { toPinoLevel } from '../lib/log.js';
@@ -29,6 +30,8 @@ Options for start:
   --pidfile FILE      pidfile (default <rundir>/tsvs.pid)
   --log-file FILE     log file (default <rundir>/tsvs.log; "-" logs to stderr only)
   --log-level LEVEL   off, emer, err, warn, info or dbg (default info)
+  --remote REMOTE     an extra OVSDB remote (repeatable): ptcp:PORT[:IP], pssl:PORT[:IP],
+                      punix:PATH, tcp:IP:PORT, ssl:IP:PORT; <rundir>/db.sock is always on
   --ovs-paths         use Open vSwitch's locations, for OVS's tools and Mininet:
                       rundir /var/run/openvswitch, db /etc/openvswitch/conf.db
   -h, --help          print this help and exit
@@ -56,6 +59,7 @@ function parse(argv: string[]) {
         'log-file': { type: 'string' },
         'log-level': { type: 'string' },
         'ovs-paths': { type: 'boolean' },
+        remote: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -84,6 +88,7 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
     daemon = await Daemon.start({
       paths,
       logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
+      components: standardComponents({ extraRemotes: values.remote ?? [] }),
     });
   } catch (err) {
     process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);

@@ -1,0 +1,108 @@
+/**
+ * The daemon's standard components: the OVSDB server (the database file, `<rundir>/db.sock` and
+ * any extra remotes) and the bridge reconciler on top of it. `tsvs start` runs both in one
+ * process; the reconciler reads and writes the database in-process, exactly as ovs-vswitchd would
+ * through its IDL.
+ */
+import { getLogger } from '../lib/log.js';
+import type { Json } from '../lib/json.js';
+import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
+import { BridgeReconciler } from './bridge.js';
+import type { Daemon, DaemonComponent } from './daemon.js';
+
+const log = getLogger('vswitchd');
+
+/** Options of {@link ovsdbComponent}. */
+export interface OvsdbComponentOptions {
+  /** Remotes beyond `punix:<rundir>/db.sock` (e.g. `ptcp:6640:127.0.0.1`). */
+  extraRemotes?: string[];
+  /** Keep the database in memory instead of the file (tests). */
+  inMemory?: boolean;
+  /** Version written to Open_vSwitch.ovs_version at start. */
+  ovsVersion?: string;
+}
+
+/** The OVSDB server as a daemon component; `running` is set once started. */
+export class OvsdbComponent implements DaemonComponent {
+  readonly name = 'ovsdb-server';
+  running: RunningOvsdb | undefined;
+
+  constructor(private readonly opts: OvsdbComponentOptions = {}) {}
+
+  async start(d: Daemon): Promise<void> {
+    this.running = await startOvsdb({
+      ...(this.opts.inMemory ? {} : { dbPath: d.paths.db }),
+      remotes: [`punix:${d.paths.dbSocket}`, ...(this.opts.extraRemotes ?? [])],
+      clock: d.clock,
+      registry: d.registry,
+      // The daemon's built-in memory/show already exists; the server registers only its own.
+      memoryShow: false,
+    });
+    initOpenVswitchRow(this.running, this.opts.ovsVersion ?? d.version);
+  }
+
+  async stop(): Promise<void> {
+    await this.running?.close();
+    this.running = undefined;
+  }
+}
+
+/**
+ * Makes sure the database has its one Open_vSwitch row, as `ovs-ctl start` does with
+ * `ovs-vsctl --no-wait init`, and records our version in ovs_version.
+ */
+export function initOpenVswitchRow(ovsdb: RunningOvsdb, version: string): void {
+  const rows = [...ovsdb.db.rows('Open_vSwitch').values()];
+  const ops: Json[] = [];
+  if (rows.length === 0) {
+    ops.push({ op: 'insert', table: 'Open_vSwitch', row: { ovs_version: version } });
+  } else {
+    const cur = rows[0]!.data.ovs_version?.keys[0];
+    if (cur !== version) {
+      ops.push({
+        op: 'update',
+        table: 'Open_vSwitch',
+        where: [['_uuid', '==', ['uuid', rows[0]!.uuid]]],
+        row: { ovs_version: version },
+      });
+    }
+  }
+  if (ops.length === 0) return;
+  const out = ovsdb.db.transact(ops);
+  if (
+    out.status === 'done' &&
+    out.result.some((r) => r !== null && typeof r === 'object' && !Array.isArray(r) && 'error' in r)
+  ) {
+    log.error({ result: out.result }, 'could not initialise the Open_vSwitch row');
+  }
+}
+
+/** The bridge reconciler as a daemon component, running on `ovsdb`'s database. */
+export class BridgeComponent implements DaemonComponent {
+  readonly name = 'bridge';
+  reconciler: BridgeReconciler | undefined;
+
+  constructor(private readonly ovsdb: OvsdbComponent) {}
+
+  async start(d: Daemon): Promise<void> {
+    const running = this.ovsdb.running;
+    if (!running) throw new Error('the bridge reconciler needs the OVSDB server started first');
+    this.reconciler = new BridgeReconciler({
+      db: running.db,
+      clock: d.clock,
+      rundir: d.paths.rundir,
+    });
+    await this.reconciler.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.reconciler?.stop();
+    this.reconciler = undefined;
+  }
+}
+
+/** The standard component list of `tsvs start`. */
+export function standardComponents(opts: OvsdbComponentOptions = {}): DaemonComponent[] {
+  const ovsdb = new OvsdbComponent(opts);
+  return [ovsdb, new BridgeComponent(ovsdb)];
+}
