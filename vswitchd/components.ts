@@ -8,6 +8,7 @@ import { getLogger } from '../lib/log.js';
 import type { Json } from '../lib/json.js';
 import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
 import { BridgeReconciler } from './bridge.js';
+import { ManagerSync } from './managers.js';
 import type { Daemon, DaemonComponent } from './daemon.js';
 
 const log = getLogger('vswitchd');
@@ -26,6 +27,7 @@ export interface OvsdbComponentOptions {
 export class OvsdbComponent implements DaemonComponent {
   readonly name = 'ovsdb-server';
   running: RunningOvsdb | undefined;
+  private managers: ManagerSync | undefined;
 
   constructor(private readonly opts: OvsdbComponentOptions = {}) {}
 
@@ -39,9 +41,13 @@ export class OvsdbComponent implements DaemonComponent {
       memoryShow: false,
     });
     initOpenVswitchRow(this.running, this.opts.ovsVersion ?? d.version);
+    this.managers = new ManagerSync(this.running.db, this.running.remotes, d.clock);
+    await this.managers.start();
   }
 
   async stop(): Promise<void> {
+    await this.managers?.stop();
+    this.managers = undefined;
     await this.running?.close();
     this.running = undefined;
   }
