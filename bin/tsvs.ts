@@ -83,23 +83,16 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
   if (values['log-file'] !== undefined) pathOpts.logFile = values['log-file'];
   const paths = resolvePaths(pathOpts);
 
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start({
-      paths,
-      logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
-      components: standardComponents({ extraRemotes: values.remote ?? [] }),
-    });
-  } catch (err) {
-    process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  process.stdout.write(
-    `tsvs ${daemon.version} running (pid ${process.pid}); control socket ${paths.ctl}\n`,
-  );
-
+  // Signals are handled from the start: one that arrives while the components are still starting
+  // stops the daemon as soon as the start completes.
+  let daemon: Daemon | undefined;
   let exitCode = 0;
+  let pending: { why: string; code: number } | undefined;
   const shutdown = (why: string, code: number): void => {
+    if (!daemon) {
+      pending ??= { why, code };
+      return;
+    }
     if (daemon.isStopping) {
       process.stderr.write(`tsvs: ${why} again; exiting now\n`);
       process.exit(code || 1);
@@ -118,6 +111,21 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
     process.stderr.write(`tsvs: internal error: ${err.stack ?? err.message}\n`);
     shutdown('internal error', 1);
   });
+
+  try {
+    daemon = await Daemon.start({
+      paths,
+      logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
+      components: standardComponents({ extraRemotes: values.remote ?? [] }),
+    });
+  } catch (err) {
+    process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    `tsvs ${daemon.version} running (pid ${process.pid}); control socket ${paths.ctl}\n`,
+  );
+  if (pending) shutdown(pending.why, pending.code);
 
   await daemon.stopped;
   return exitCode;

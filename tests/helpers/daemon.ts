@@ -215,8 +215,21 @@ export async function startDaemonChild(opts: ChildOptions = {}): Promise<ChildDa
     (done ??= stop().then(() => fsp.rm(dir, { recursive: true, force: true })));
   opts.t?.teardown(teardown);
 
+  // Ready = the control socket answers AND the daemon printed its "running" line, which comes
+  // after every component (OVSDB server, reconciler) has started.
+  const readyTimeout = opts.readyTimeoutMs ?? 30_000;
+  const runningLine = async (): Promise<boolean> => {
+    const deadline = Date.now() + readyTimeout;
+    while (!/running \(pid \d+\)/.test(stdout)) {
+      if (hasExited || Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  };
   const ready = await Promise.race([
-    waitForAppctl(paths.ctl, opts.readyTimeoutMs ?? 30_000, () => hasExited),
+    waitForAppctl(paths.ctl, readyTimeout, () => hasExited).then(
+      async (ok) => ok && (await runningLine()),
+    ),
     exited.then(() => false),
   ]);
   if (!ready) {

@@ -150,11 +150,6 @@ function sortedIfDump(cmd: string[], out: string): string {
   const name = cmd.find((a) => !a.startsWith('--'))!;
   if (!['dump-flows', 'dump-groups', 'dump-group-stats'].includes(name)) return out;
   const [head, ...body] = out.split('\n');
-  if (name === 'dump-flows') return [head, ...body.filter((l) => l).sort()].join('\n');
-  // Groups: keep each group's lines together.
-  const groups = body
-    .join('\n')
-    .split(/\n(?= group_id=)/)
-    .filter((g) => g.trim());
-  return [head, ...groups.sort()].join('\n');
+  // Every flow and every group prints on one line.
+  return [head, ...body.filter((l) => l.trim() !== '').sort()].join('\n');
 }
