@@ -32,6 +32,8 @@ Options for start:
   --log-level LEVEL   off, emer, err, warn, info or dbg (default info)
   --remote REMOTE     an extra OVSDB remote (repeatable): ptcp:PORT[:IP], pssl:PORT[:IP],
                       punix:PATH, tcp:IP:PORT, ssl:IP:PORT; <rundir>/db.sock is always on
+  --private-key FILE, --certificate FILE, --ca-cert FILE
+                      TLS material for pssl:/ssl: remotes (else from the SSL table)
   --ovs-paths         use Open vSwitch's locations, for OVS's tools and Mininet:
                       rundir /var/run/openvswitch, db /etc/openvswitch/conf.db
   -h, --help          print this help and exit
@@ -41,6 +43,22 @@ The control socket is <rundir>/tsvs.ctl: ovs-appctl -t "$PWD/var/tsvs.ctl" list-
 `;
 
 class UsageError extends Error {}
+
+/** TLS material from --private-key/--certificate/--ca-cert (all three or none). */
+function sslFromFlags(values: {
+  'private-key'?: string;
+  certificate?: string;
+  'ca-cert'?: string;
+}): { ssl?: { privateKey: string; certificate: string; caCert: string } } {
+  const k = values['private-key'];
+  const c = values.certificate;
+  const a = values['ca-cert'];
+  if (k === undefined && c === undefined && a === undefined) return {};
+  if (k === undefined || c === undefined || a === undefined) {
+    throw new UsageError('--private-key, --certificate and --ca-cert go together');
+  }
+  return { ssl: { privateKey: k, certificate: c, caCert: a } };
+}
 
 function versionLine(): string {
   return `tsvs (tsvswitch) ${packageVersion()}\n`;
@@ -60,6 +78,9 @@ function parse(argv: string[]) {
         'log-level': { type: 'string' },
         'ovs-paths': { type: 'boolean' },
         remote: { type: 'string', multiple: true },
+        'private-key': { type: 'string' },
+        certificate: { type: 'string' },
+        'ca-cert': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -116,7 +137,10 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
     daemon = await Daemon.start({
       paths,
       logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
-      components: standardComponents({ extraRemotes: values.remote ?? [] }),
+      components: standardComponents({
+        extraRemotes: values.remote ?? [],
+        ...sslFromFlags(values),
+      }),
     });
   } catch (err) {
     process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);

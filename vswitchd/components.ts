@@ -21,6 +21,8 @@ export interface OvsdbComponentOptions {
   inMemory?: boolean;
   /** Version written to Open_vSwitch.ovs_version at start. */
   ovsVersion?: string;
+  /** TLS material (file paths or PEM) for pssl:/ssl: remotes given as flags. */
+  ssl?: { privateKey: string; certificate: string; caCert: string };
 }
 
 /** The OVSDB server as a daemon component; `running` is set once started. */
@@ -37,6 +39,7 @@ export class OvsdbComponent implements DaemonComponent {
       remotes: [`punix:${d.paths.dbSocket}`, ...(this.opts.extraRemotes ?? [])],
       clock: d.clock,
       registry: d.registry,
+      ...(this.opts.ssl ? { remoteOptions: { ssl: this.opts.ssl } } : {}),
       // The daemon's built-in memory/show already exists; the server registers only its own.
       memoryShow: false,
     });
