@@ -12,7 +12,13 @@ import { counter } from '../lib/counters.js';
 import { OpenFlowFramer, FramerError } from '../lib/framer-openflow.js';
 import { getLogger } from '../lib/log.js';
 import type { Transport } from '../lib/transport.js';
-import { OFPCR_ROLE, OFP_DEFAULT_MISS_SEND_LEN, OFP_VERSION, OFPT } from '../openflow/constants.js';
+import {
+  OFPCR_ROLE,
+  OFP_DEFAULT_MISS_SEND_LEN,
+  OFP_VERSION,
+  OFPMPF_REQ_MORE,
+  OFPT,
+} from '../openflow/constants.js';
 import { OfpError, encodeErrorReply } from '../openflow/errors.js';
 import { validateMessage } from '../openflow/validate.js';
 import {
@@ -126,6 +132,9 @@ const MODIFYING = new Set<OfpMessage['type']>([
   'BUNDLE_ADD_MESSAGE',
 ]);
 
+/** How long OVS-style partial multipart requests wait for their last part. */
+export const MULTIPART_REQUEST_TIMEOUT_MS = 1000;
+
 /** Wire type numbers of the modifying messages (experimenter bundles are checked after decode). */
 const MODIFYING_WIRE_TYPES = new Set<number>([
   OFPT.PACKET_OUT,
@@ -198,6 +207,10 @@ export class Ofconn extends EventEmitter {
   private paused = false;
   private queuedSinceDrain = 0;
   private nextXid = 1;
+  private readonly partialMultipart = new Map<
+    number,
+    { parts: MessageOf<'MULTIPART_REQUEST'>[]; raw: Buffer; timer: TimerHandle }
+  >();
 
   constructor(
     /** The byte stream. */
@@ -283,6 +296,8 @@ export class Ofconn extends EventEmitter {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.clock.clearTimeout(this.probeTimer);
+    for (const h of this.partialMultipart.values()) this.clock.clearTimeout(h.timer);
+    this.partialMultipart.clear();
     this.inbox = [];
     this.owner.onClose?.(this);
     this.emit('close');
@@ -413,6 +428,12 @@ export class Ofconn extends EventEmitter {
       return undefined;
     }
     try {
+      if (msg.type === 'MULTIPART_REQUEST') {
+        const whole = this.assembleMultipart(msg, raw);
+        if (!whole) return undefined;
+        msg = whole.msg;
+        raw = whole.raw;
+      }
       const r = this.dispatch(msg, raw);
       if (r) {
         return r.catch((e: unknown) => this.handlerFailed(e, raw));
@@ -421,6 +442,46 @@ export class Ofconn extends EventEmitter {
       this.handlerFailed(e, raw);
     }
     return undefined;
+  }
+
+  /**
+   * Multipart requests may come in parts (OFPMPF_REQ_MORE). Parts are held by xid until the last
+   * one arrives, then handled as one request (table-features entries concatenated). A request
+   * whose last part does not come within {@link MULTIPART_REQUEST_TIMEOUT_MS} is answered with
+   * OFPBRC_MULTIPART_REQUEST_TIMEOUT (ONF 2640), as OVS does.
+   */
+  private assembleMultipart(
+    msg: MessageOf<'MULTIPART_REQUEST'>,
+    raw: Buffer,
+  ): { msg: MessageOf<'MULTIPART_REQUEST'>; raw: Buffer } | undefined {
+    const held = this.partialMultipart.get(msg.xid);
+    if (held && held.parts[0]!.mpType !== msg.mpType) {
+      this.clock.clearTimeout(held.timer);
+      this.partialMultipart.delete(msg.xid);
+      throw new OfpError('OFPBRC_BAD_MULTIPART', 'multipart type changed between parts');
+    }
+    if ((msg.flags & OFPMPF_REQ_MORE) !== 0) {
+      if (held) held.parts.push(msg);
+      else {
+        const timer = this.clock.setTimeout(() => {
+          const h = this.partialMultipart.get(msg.xid);
+          if (!h) return;
+          this.partialMultipart.delete(msg.xid);
+          this.sendError(new OfpError('OFPBRC_MULTIPART_REQUEST_TIMEOUT'), h.raw);
+        }, MULTIPART_REQUEST_TIMEOUT_MS);
+        this.partialMultipart.set(msg.xid, { parts: [msg], raw, timer });
+      }
+      return undefined;
+    }
+    if (!held) return { msg, raw };
+    this.clock.clearTimeout(held.timer);
+    this.partialMultipart.delete(msg.xid);
+    const parts = [...held.parts, msg];
+    if (msg.mpType === 'TABLE_FEATURES') {
+      const entries = parts.flatMap((p) => (p.mpType === 'TABLE_FEATURES' ? p.entries : []));
+      return { msg: { ...msg, entries }, raw: held.raw };
+    }
+    return { msg, raw: held.raw };
   }
 
   private handlerFailed(e: unknown, raw: Uint8Array): void {

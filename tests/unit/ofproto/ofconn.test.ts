@@ -361,3 +361,39 @@ t.test('garbage framing closes the connection, daemon objects survive', async (t
   await again.peer.hello();
   t.pass('a new connection still works');
 });
+
+t.test(
+  'multipart requests in parts: held until the last part, ONF 2640 when it never comes',
+  async (t) => {
+    const clock = new FakeClock();
+    const { connect } = makeSwitch(clock);
+    const { peer } = connect();
+    await peer.hello();
+    // DESC with REQ_MORE and no follow-up: the barrier is answered first, the error after 1 s.
+    peer.send({ type: 'MULTIPART_REQUEST', xid: 0x3001, flags: 1, mpType: 'DESC' });
+    peer.send({ type: 'BARRIER_REQUEST', xid: 0x12d0 });
+    await peer.waitType('BARRIER_REPLY', 0x12d0);
+    t.notOk(
+      peer.received.some((m) => m.xid === 0x3001),
+      'nothing yet for the partial request',
+    );
+    clock.advance(1000);
+    const err = (await peer.waitFor((m) => m.type === 'ERROR' && m.xid === 0x3001)) as Err;
+    t.equal(err.errType, 0xffff);
+    t.equal(err.code, 2640, 'OFPBRC_MULTIPART_REQUEST_TIMEOUT');
+    t.equal(err.experimenter, 0x4f4e4600);
+    // Two parts of PORT_DESC: one reply once the last part arrives.
+    peer.send({ type: 'MULTIPART_REQUEST', xid: 0x3002, flags: 1, mpType: 'PORT_DESC' });
+    peer.send({ type: 'MULTIPART_REQUEST', xid: 0x3002, flags: 0, mpType: 'PORT_DESC' });
+    const r = await peer.waitType('MULTIPART_REPLY', 0x3002);
+    t.equal(r.mpType, 'PORT_DESC');
+    clock.advance(2000);
+    peer.send({ type: 'BARRIER_REQUEST', xid: 0x12d1 });
+    await peer.waitType('BARRIER_REPLY', 0x12d1);
+    t.equal(
+      peer.received.filter((m) => m.xid === 0x3002).length,
+      1,
+      'answered once, no timeout error',
+    );
+  },
+);
