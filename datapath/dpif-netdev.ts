@@ -1,0 +1,669 @@
+/**
+ * The userspace datapath, after OVS's dpif-netdev. Per received batch of frames:
+ *
+ *   copy into a pooled packet → extract the flow key → exact-match cache (hash of the whole key)
+ *   → megaflow cache (masked subtables) → hit: update the flow's stats and run its actions;
+ *   miss: collect, then one upcall for the batch's misses to the {@link UpcallHandler}, install
+ *   each answer as a megaflow under the mask it reports, and run its actions.
+ *
+ * Outputs are queued per port and sent as one batch per port when the input batch is done (or
+ * a queue fills). The hit path allocates nothing. Flows idle longer than maxIdleMs go on
+ * {@link DpifNetdev.expire} (run every second after {@link DpifNetdev.start}); at flowLimit flows,
+ * misses are executed without installing.
+ */
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { realClock } from '../lib/clock.js';
+import { counter } from '../lib/counters.js';
+import { FLOW_KEY_WORDS, W, keyEquals, type FlowKey } from '../lib/packet/flow-key.js';
+import type { DpAction, UserspaceCookie } from './actions.js';
+import { validateActions } from './actions.js';
+import type {
+  DpConfig,
+  DpFlowInfo,
+  DpPortInfo,
+  DpStats,
+  Dpif,
+  RevalidateSummary,
+  RevalidateVerdict,
+  UpcallHandler,
+  UpcallRequest,
+  UpcallResult,
+} from './dpif.js';
+import { DpFlow, Dpcls, Emc, emcHash } from './dpcls.js';
+import type { ExecContext } from './execute.js';
+import { executeActions, lastModifying } from './execute.js';
+import type { FrameBatch, Netdev } from './netdev.js';
+import { MAX_BURST, newFrameBatch } from './netdev.js';
+import type { DpPacket } from './packet.js';
+import { PacketPool } from './packet.js';
+
+/** Most recirculations of one packet before it is dropped (as OVS's MAX_RECIRC_DEPTH). */
+export const MAX_RECIRC_DEPTH = 6;
+
+const cRxInvalid = counter(
+  'datapath_drop_rx_invalid_packet',
+  'dpif_netdev',
+  'frames too short to be Ethernet dropped on input',
+);
+const cLost = counter('datapath_drop_lock_error', 'dpif_netdev', 'packets lost in upcalls');
+const cInvalidPort = counter(
+  'datapath_drop_invalid_port',
+  'dpif_netdev',
+  'outputs to a port that does not exist',
+);
+const cRecircLoop = counter(
+  'datapath_drop_recirc_error',
+  'dpif_netdev',
+  'packets recirculated too many times',
+);
+const cPortError = counter(
+  'dpif_netdev_port_error',
+  'dpif_netdev',
+  'netdev receive or send calls that threw (e.g. a netdev closed while still a port)',
+);
+const cUpcallPackets = counter('dpif_netdev_upcall', 'dpif_netdev', 'packets upcalled');
+
+interface Port {
+  readonly port: number;
+  readonly netdev: Netdev;
+  /** Output queue: packets and the frame batch handed to sendBatch. */
+  readonly outPkts: DpPacket[];
+  /** Packets queued in outPkts (the array itself is never shrunk: no reallocation per batch). */
+  outCount: number;
+  readonly outBatch: FrameBatch;
+  dirty: boolean;
+}
+
+/** Options for {@link DpifNetdev}. */
+export interface DpifNetdevOptions {
+  /** Datapath name (default `ovs-netdev`). */
+  name?: string;
+  /** Clock for flow timestamps and expiry (default the real clock). */
+  clock?: Clock;
+  /** Initial tunables. */
+  config?: Partial<DpConfig>;
+  /** EMC entries (default 8192; 0 disables the EMC). */
+  emcEntries?: number;
+}
+
+/** The userspace datapath (see the module comment). */
+export class DpifNetdev implements Dpif {
+  readonly name: string;
+  readonly type = 'netdev';
+  private readonly clock: Clock;
+  private readonly portMap = new Map<number, Port>();
+  private portList: Port[] = [];
+  private handler: UpcallHandler | undefined;
+  private cfg: DpConfig = { flowLimit: 200_000, maxIdleMs: 10_000, emcInsertInvProb: 1 };
+  private readonly pool = new PacketPool(512);
+  private readonly emc: Emc | undefined;
+  private readonly dpcls = new Dpcls();
+  private readonly flowSet = new Set<DpFlow>();
+  private nextFlowId = 1;
+  private readonly rxBatch = newFrameBatch(MAX_BURST);
+  private readonly dirtyPorts: Port[] = [];
+  private nDirty = 0;
+  private misses: DpPacket[] = [];
+  private now = 0;
+  private emcCounter = 0;
+  private closed = false;
+  private timer: TimerHandle | undefined;
+  private pollScheduled = false;
+  private running = false;
+  private depth = 0;
+  private maxFlowsSeen = 0;
+
+  // Counters.
+  private nEmcHits = 0;
+  private nMfHits = 0;
+  private nMisses = 0;
+  private nLost = 0;
+  private nUpcalls = 0;
+  private nRxInvalid = 0;
+  private nOverLimit = 0;
+  private nInvalidPort = 0;
+  private nRecircLoops = 0;
+  private nPortErrors = 0;
+
+  private readonly ctx: ExecContext;
+
+  constructor(opts: DpifNetdevOptions = {}) {
+    this.name = opts.name ?? 'ovs-netdev';
+    this.clock = opts.clock ?? realClock;
+    if (opts.config) this.setConfig(opts.config);
+    const entries = opts.emcEntries ?? 8192;
+    this.emc = entries > 0 ? new Emc(entries) : undefined;
+    this.ctx = {
+      output: (port, pkt) => this.enqueue(port, pkt),
+      userspace: (pkt, pid, cookie) => this.toUserspace(pkt, pid, cookie),
+      recirc: (pkt, id) => this.recirc(pkt, id),
+      clone: (pkt) => this.pool.clone(pkt),
+      release: (pkt) => this.pool.release(pkt),
+    };
+  }
+
+  // ---- Ports ----
+
+  addPort(netdev: Netdev, portNo?: number): number {
+    this.checkOpen();
+    for (const p of this.portList) {
+      if (p.netdev.name === netdev.name) throw new Error(`${netdev.name} is already a port`);
+    }
+    let n: number;
+    if (portNo !== undefined) {
+      if (!Number.isInteger(portNo) || portNo < 0 || portNo > 0xfffffeff)
+        throw new RangeError(`bad port number ${portNo}`);
+      if (this.portMap.has(portNo)) throw new Error(`port ${portNo} is in use`);
+      n = portNo;
+    } else {
+      n = 1;
+      while (this.portMap.has(n)) n++;
+    }
+    const port: Port = {
+      port: n,
+      netdev,
+      outPkts: [],
+      outCount: 0,
+      outBatch: newFrameBatch(MAX_BURST),
+      dirty: false,
+    };
+    this.portMap.set(n, port);
+    this.portList = [...this.portMap.values()].sort((a, b) => a.port - b.port);
+    if (this.running) netdev.onReadable(() => this.schedulePoll());
+    return n;
+  }
+
+  delPort(portNo: number): void {
+    const p = this.portMap.get(portNo);
+    if (p === undefined) throw new Error(`no port ${portNo}`);
+    this.flushPort(p);
+    p.netdev.onReadable(undefined);
+    this.portMap.delete(portNo);
+    this.portList = this.portList.filter((x) => x !== p);
+    for (const f of [...this.flowSet]) if (f.key[W.IN_PORT] === portNo) this.removeFlow(f);
+  }
+
+  ports(): DpPortInfo[] {
+    return this.portList.map((p) => ({
+      port: p.port,
+      name: p.netdev.name,
+      type: p.netdev.type,
+      netdev: p.netdev,
+    }));
+  }
+
+  portByName(name: string): DpPortInfo | undefined {
+    return this.ports().find((p) => p.name === name);
+  }
+
+  setUpcallHandler(h: UpcallHandler | undefined): void {
+    this.handler = h;
+  }
+
+  setConfig(cfg: Partial<DpConfig>): void {
+    const c = { ...this.cfg, ...cfg };
+    if (!(c.flowLimit >= 0) || !(c.maxIdleMs >= 0) || !(c.emcInsertInvProb >= 0))
+      throw new RangeError('bad datapath configuration');
+    this.cfg = c;
+  }
+
+  config(): DpConfig {
+    return { ...this.cfg };
+  }
+
+  // ---- Packet processing ----
+
+  /** Processes one batch of frames received on `inPort` (what poll does per port). */
+  input(inPort: number, batch: FrameBatch): void {
+    this.now = this.clock.now();
+    this.depth++;
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        const len = batch.lens[i]!;
+        if (len < 14) {
+          this.nRxInvalid++;
+          cRxInvalid.total++;
+          continue;
+        }
+        const p = this.pool.get();
+        p.load(batch.bufs[i]!, batch.offs[i]!, len);
+        p.inPort = inPort;
+        this.process(p);
+      }
+      this.handleMisses();
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.flushAll_();
+  }
+
+  private process(p: DpPacket): void {
+    p.parse();
+    const key = p.key;
+    const emc = this.emc;
+    let flow: DpFlow | undefined;
+    let h = 0;
+    if (emc !== undefined) {
+      h = emcHash(key);
+      flow = emc.lookup(key, h);
+    }
+    if (flow !== undefined) {
+      this.nEmcHits++;
+    } else {
+      flow = this.dpcls.lookup(key);
+      if (flow === undefined) {
+        this.misses.push(p);
+        return;
+      }
+      this.nMfHits++;
+      if (emc !== undefined && this.cfg.emcInsertInvProb > 0) {
+        if (++this.emcCounter >= this.cfg.emcInsertInvProb) {
+          this.emcCounter = 0;
+          emc.insert(key, h, flow);
+        }
+      }
+    }
+    this.hit(flow, p);
+    this.pool.release(p);
+  }
+
+  private handleMisses(): void {
+    while (this.misses.length > 0) {
+      const list = this.misses;
+      this.misses = [];
+      this.nMisses += list.length;
+      cUpcallPackets.total += list.length;
+      const h = this.handler;
+      let results: readonly (UpcallResult | undefined)[] | undefined;
+      if (h !== undefined) {
+        const reqs: UpcallRequest[] = list.map((p) => ({
+          key: Uint32Array.from(p.key),
+          frame: p.bytes(),
+          inPort: p.inPort,
+        }));
+        this.nUpcalls++;
+        try {
+          results = h.upcall(reqs);
+        } catch {
+          results = undefined;
+        }
+      }
+      let installed = false;
+      for (let i = 0; i < list.length; i++) {
+        const p = list[i]!;
+        // A flow installed for an earlier miss of this batch may cover this packet: then it is a
+        // megaflow hit after all (OVS looks up again before each upcall for the same reason).
+        if (installed) {
+          const f = this.dpcls.lookup(p.key);
+          if (f !== undefined) {
+            this.nMisses--;
+            this.nMfHits++;
+            this.hit(f, p);
+            this.pool.release(p);
+            continue;
+          }
+        }
+        const r = results?.[i];
+        if (r === undefined) {
+          this.nLost++;
+          cLost.total++;
+          this.pool.release(p);
+          continue;
+        }
+        try {
+          if (this.installAndRun(p, r)) installed = true;
+        } catch {
+          this.nLost++;
+          cLost.total++;
+        }
+        this.pool.release(p);
+      }
+    }
+  }
+
+  /** Installs (unless told not to or over the limit) and executes; true if a flow was added. */
+  private installAndRun(p: DpPacket, r: UpcallResult): boolean {
+    validateActions(r.actions);
+    let flow: DpFlow | undefined;
+    let added = false;
+    if (r.install !== false) {
+      const mask = Uint32Array.from(r.mask);
+      mask[W.IN_PORT] = 0xffffffff;
+      mask[W.RECIRC_ID] = 0xffffffff;
+      flow = this.dpcls.findExact(p.key, mask);
+      if (flow === undefined) {
+        if (this.flowSet.size >= this.cfg.flowLimit) {
+          this.nOverLimit++;
+        } else {
+          flow = new DpFlow(this.nextFlowId++, Uint32Array.from(p.key), mask, r.actions, this.now);
+          flow.lastMod = lastModifying(r.actions);
+          this.dpcls.insert(flow);
+          this.flowSet.add(flow);
+          added = true;
+          if (this.flowSet.size > this.maxFlowsSeen) this.maxFlowsSeen = this.flowSet.size;
+        }
+      }
+    }
+    // A flow that was already there (same mask and masked key) keeps its actions.
+    if (flow !== undefined) executeActions(this.ctx, p, flow.actions, flow.lastMod);
+    else executeActions(this.ctx, p, r.actions, lastModifying(r.actions));
+    return added;
+  }
+
+  private hit(flow: DpFlow, p: DpPacket): void {
+    flow.packets++;
+    flow.bytes += p.len;
+    flow.used = this.now;
+    flow.tcpFlags |= p.key[W.TCP_FLAGS]! & 0xfff;
+    executeActions(this.ctx, p, flow.actions, flow.lastMod);
+  }
+
+  private enqueue(portNo: number, p: DpPacket): void {
+    const port = this.portMap.get(portNo);
+    if (port === undefined) {
+      this.nInvalidPort++;
+      cInvalidPort.total++;
+      this.pool.release(p);
+      return;
+    }
+    port.outPkts[port.outCount++] = p;
+    if (!port.dirty) {
+      port.dirty = true;
+      this.dirtyPorts[this.nDirty++] = port;
+    }
+    if (port.outCount >= MAX_BURST) this.flushPort(port);
+  }
+
+  private flushPort(port: Port): void {
+    const pk = port.outPkts;
+    const n = port.outCount;
+    if (n === 0) return;
+    port.outCount = 0;
+    const b = port.outBatch;
+    for (let i = 0; i < n; i++) {
+      const p = pk[i]!;
+      b.bufs[i] = p.buf;
+      b.offs[i] = p.start;
+      b.lens[i] = p.len;
+    }
+    b.count = n;
+    try {
+      port.netdev.sendBatch(b);
+    } catch {
+      // A failing device (closed under us) must not stall the other ports.
+      this.nPortErrors++;
+      cPortError.total++;
+    }
+    for (let i = 0; i < n; i++) this.pool.release(pk[i]!);
+  }
+
+  private flushAll_(): void {
+    const d = this.dirtyPorts;
+    // Flushing can re-dirty nothing (no packets are processed), so one pass empties the list.
+    for (let i = 0; i < this.nDirty; i++) {
+      const port = d[i]!;
+      port.dirty = false;
+      if (this.portMap.get(port.port) === port) this.flushPort(port);
+    }
+    this.nDirty = 0;
+  }
+
+  private toUserspace(p: DpPacket, pid: number, cookie: UserspaceCookie): void {
+    const h = this.handler;
+    if (h?.userspace === undefined) return;
+    const frame = p.bytes();
+    const c = this.pool.clone(p);
+    c.parse();
+    const key = Uint32Array.from(c.key);
+    this.pool.release(c);
+    h.userspace({ frame, key, inPort: p.inPort, pid, cookie });
+  }
+
+  private recirc(p: DpPacket, id: number): void {
+    if (p.depth >= MAX_RECIRC_DEPTH) {
+      this.nRecircLoops++;
+      cRecircLoop.total++;
+      return;
+    }
+    p.depth++;
+    p.meta.recircId = id >>> 0;
+    p.refs++;
+    this.process(p);
+  }
+
+  execute(frame: Uint8Array, inPort: number, actions: readonly DpAction[]): void {
+    this.checkOpen();
+    validateActions(actions);
+    this.now = this.clock.now();
+    const p = this.pool.get();
+    p.load(frame, 0, frame.length);
+    p.inPort = inPort;
+    p.parse();
+    this.depth++;
+    try {
+      executeActions(this.ctx, p, actions, lastModifying(actions));
+      this.pool.release(p);
+      this.handleMisses();
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.flushAll_();
+  }
+
+  poll(budget = MAX_BURST): number {
+    this.checkOpen();
+    let total = 0;
+    const b = this.rxBatch;
+    for (const port of this.portList) {
+      let left = budget;
+      while (left > 0) {
+        let n: number;
+        try {
+          n = port.netdev.recvBatch(b, Math.min(left, MAX_BURST));
+        } catch {
+          this.nPortErrors++;
+          cPortError.total++;
+          break;
+        }
+        if (n === 0) break;
+        this.input(port.port, b);
+        total += n;
+        left -= n;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Starts autonomous operation: polls whenever a port becomes readable (batched on
+   * setImmediate) and expires idle flows every second on the clock.
+   */
+  start(): void {
+    this.checkOpen();
+    if (this.running) return;
+    this.running = true;
+    for (const p of this.portList) p.netdev.onReadable(() => this.schedulePoll());
+    const tick = (): void => {
+      this.expire();
+      this.timer = this.clock.setTimeout(tick, 1000);
+    };
+    this.timer = this.clock.setTimeout(tick, 1000);
+    this.schedulePoll();
+  }
+
+  /** Stops what {@link DpifNetdev.start} started. */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const p of this.portList) p.netdev.onReadable(undefined);
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedulePoll(): void {
+    if (this.pollScheduled || !this.running) return;
+    this.pollScheduled = true;
+    setImmediate(() => {
+      this.pollScheduled = false;
+      if (!this.running || this.closed) return;
+      // Keep going while frames keep coming, yielding to the event loop between rounds.
+      if (this.poll(MAX_BURST * 4) > 0) this.schedulePoll();
+    });
+  }
+
+  // ---- Flows ----
+
+  private removeFlow(f: DpFlow): void {
+    if (f.dead) return;
+    f.dead = true;
+    this.dpcls.remove(f);
+    this.flowSet.delete(f);
+  }
+
+  private info(f: DpFlow): DpFlowInfo {
+    return {
+      id: f.id,
+      key: f.key,
+      mask: f.mask,
+      actions: f.actions,
+      created: f.created,
+      packets: f.packets,
+      bytes: f.bytes,
+      used: f.used,
+      tcpFlags: f.tcpFlags,
+    };
+  }
+
+  flows(): DpFlowInfo[] {
+    return [...this.flowSet].map((f) => this.info(f));
+  }
+
+  flushAll(): void {
+    for (const f of this.flowSet) f.dead = true;
+    this.flowSet.clear();
+    this.dpcls.clear();
+    this.emc?.clear();
+  }
+
+  revalidate(check: (flow: DpFlowInfo) => RevalidateVerdict): RevalidateSummary {
+    const sum: RevalidateSummary = { kept: 0, updated: 0, deleted: 0 };
+    for (const f of [...this.flowSet]) {
+      let v: RevalidateVerdict;
+      try {
+        v = check(this.info(f));
+      } catch {
+        v = 'delete';
+      }
+      if (v === 'keep') {
+        sum.kept++;
+      } else if (v === 'delete') {
+        this.removeFlow(f);
+        sum.deleted++;
+      } else {
+        validateActions(v.actions);
+        if (v.mask === undefined || keyEquals(withFixed(v.mask), f.mask)) {
+          f.actions = v.actions;
+          f.lastMod = lastModifying(v.actions);
+        } else {
+          this.removeFlow(f);
+          const nf = new DpFlow(this.nextFlowId++, f.key, withFixed(v.mask), v.actions, f.created);
+          nf.lastMod = lastModifying(v.actions);
+          nf.packets = f.packets;
+          nf.bytes = f.bytes;
+          nf.used = f.used;
+          nf.tcpFlags = f.tcpFlags;
+          if (this.dpcls.findExact(nf.key, nf.mask) === undefined) {
+            this.dpcls.insert(nf);
+            this.flowSet.add(nf);
+          }
+        }
+        sum.updated++;
+      }
+    }
+    return sum;
+  }
+
+  expire(): number {
+    const now = this.clock.now();
+    const idle = this.cfg.maxIdleMs;
+    let n = 0;
+    for (const f of [...this.flowSet]) {
+      const last = f.used >= 0 ? f.used : f.created;
+      if (now - last >= idle) {
+        this.removeFlow(f);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Removes the flow with this id; returns false if there is none. */
+  deleteFlow(id: number): boolean {
+    for (const f of this.flowSet) {
+      if (f.id === id) {
+        this.removeFlow(f);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  stats(): DpStats {
+    return {
+      emcHits: this.nEmcHits,
+      megaflowHits: this.nMfHits,
+      misses: this.nMisses,
+      lost: this.nLost,
+      upcalls: this.nUpcalls,
+      flows: this.flowSet.size,
+      masks: this.dpcls.subtableCount,
+      rxInvalid: this.nRxInvalid,
+      overLimit: this.nOverLimit,
+      txInvalidPort: this.nInvalidPort,
+      recircLoops: this.nRecircLoops,
+      portErrors: this.nPortErrors,
+    };
+  }
+
+  /** The datapath clock's current time in ms (what flow `used` times are relative to). */
+  clockNow(): number {
+    return this.clock.now();
+  }
+
+  /** Most flows installed at once since creation (upcall/show's max). */
+  get maxFlows(): number {
+    return this.maxFlowsSeen;
+  }
+
+  /** Packets sitting in the pool's free list (equals packetsAllocated when nothing is in flight). */
+  get packetsFree(): number {
+    return this.pool.available;
+  }
+
+  /** Packets allocated by the pool so far (for allocation checks in tests and benches). */
+  get packetsAllocated(): number {
+    return this.pool.created;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.stop();
+    for (const p of this.portList) p.netdev.onReadable(undefined);
+    this.portMap.clear();
+    this.portList = [];
+    this.flushAll();
+    this.closed = true;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error(`datapath ${this.name} is closed`);
+  }
+}
+
+function withFixed(mask: FlowKey): FlowKey {
+  const m = new Uint32Array(FLOW_KEY_WORDS);
+  m.set(mask);
+  m[W.IN_PORT] = 0xffffffff;
+  m[W.RECIRC_ID] = 0xffffffff;
+  return m;
+}
