@@ -72,7 +72,9 @@ export function sampleCounters(): void {
  * counted, with per-second averages over 5 s, 1 min and 1 h and the total.
  */
 export function formatCoverage(): string {
-  const lines = ['Event coverage, avg rate over last: 5 seconds, last minute, last hour,  hash=00000000:'];
+  const lines = [
+    'Event coverage, avg rate over last: 5 seconds, last minute, last hour,  hash=00000000:',
+  ];
   let zero = 0;
   for (const c of allCounters()) {
     if (c.total === 0) {
