@@ -15,7 +15,9 @@ import type { MultipartReplyBody, PortStats, TableStats } from '../openflow/mult
 import type { Port } from '../openflow/structs.js';
 import { Connmgr, type ControllerConfig, type TlsMaterial } from './connmgr.js';
 import type { Ofconn } from './ofconn.js';
-import { OpenFlowPipeline, type OfRule } from './pipeline.js';
+import type { PortVlan } from './normal.js';
+import { OpenFlowPipeline, type OfRule, type PipelineHooks } from './pipeline.js';
+import type { StpState } from '../protocols/stp/bridge.js';
 
 const log = getLogger('ofproto');
 
@@ -78,6 +80,14 @@ export interface OfPort {
   counters: () => PortCounters;
   /** Wall ms when the port was added. */
   createdAt: number;
+  /** Datapath port number (default: the OpenFlow number; LOCAL's default is 0). */
+  dpPort?: number;
+  /** VLAN configuration for NORMAL (Port tag/trunks/vlan_mode); absent = trunk of all VLANs. */
+  vlan?: PortVlan;
+  /** Excluded from NORMAL's and FLOOD's flooding (OVS's no-flood port flag). */
+  noFlood?: boolean;
+  /** STP state when STP runs on the port (absent = STP off: forwards and learns). */
+  stpState?: StpState;
 }
 
 /**
@@ -145,6 +155,7 @@ export class Ofproto {
   readonly tables: OpenFlowPipeline;
   private readonly ports = new Map<number, OfPort>();
   private readonly clock: Clock;
+  private readonly hooks: PipelineHooks;
 
   constructor(opts: OfprotoOptions) {
     if (opts.datapathId === 0n) throw new Error('datapath id must be non-zero');
@@ -166,11 +177,21 @@ export class Ofproto {
       tls: opts.tls,
       owner: { handleMessage: (c, m, raw) => this.handleMessage(c, m, raw) },
     });
-    this.tables = new OpenFlowPipeline(opts.clock, {
+    this.hooks = {
       flowRemoved: (rule, reason) => this.flowRemoved(rule, reason),
       hasPort: (ofport) => this.ports.has(ofport),
-    });
+    };
+    this.tables = new OpenFlowPipeline(opts.clock, this.hooks);
     this.pipeline = this.tables;
+  }
+
+  /**
+   * Plugs packet-out execution and/or a change listener (the revalidator) into the pipeline's
+   * hooks. Only the members present in `h` are replaced; an explicit undefined unplugs one.
+   */
+  setPipelineHooks(h: Partial<Pick<PipelineHooks, 'packetOut' | 'changed'>>): void {
+    if ('packetOut' in h) this.hooks.packetOut = h.packetOut;
+    if ('changed' in h) this.hooks.changed = h.changed;
   }
 
   /** Sends FLOW_REMOVED for `rule` to every connection whose async config wants `reason`. */

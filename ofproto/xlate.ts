@@ -1,0 +1,1419 @@
+/**
+ * Translation (OVS's ofproto-dpif-xlate.c): runs a flow through a bridge's OpenFlow pipeline and
+ * produces what the datapath needs.
+ *
+ * Input: a flow key whose `in_port` is an OpenFlow port number (the caller maps datapath port
+ * numbers), optionally the frame. Output ({@link XlateResult}): the datapath-action IR
+ * (datapath/actions.ts), the megaflow mask (every bit a lookup consulted or an action depended
+ * on, plus in_port, recirc_id, eth_type and, for IP, ip_frag, as OVS's xlate_wc_init), the
+ * rules and groups hit (for statistics), the packet-ins to send, and the reasons the flow must
+ * stay on the slow path.
+ *
+ * Semantics, following OpenFlow 1.3 and OVS 3.1:
+ * - Tables from 0 (or the packet-out action list); instructions in the spec's order (meter,
+ *   apply-actions, clear-actions, write-actions, write-metadata, goto-table); the action set runs
+ *   when the pipeline ends, in the spec's order (copy TTL in, pops, push MPLS, push PBB, push
+ *   VLAN, copy TTL out, decrement TTL, sets, set-queue, group, else output). A table miss drops
+ *   (no table-miss rule), except that with fail_mode standalone and no connected controller
+ *   table 0 behaves as if it had `priority=0,actions=NORMAL` (OVS's fail-open flow).
+ * - Field changes are tracked in the flow and committed lazily (as OVS's commit_odp_actions)
+ *   before anything that emits the packet: one `set` per changed field (masked when only part
+ *   of a field was written), VLAN tags by pop/push, MPLS push/pop in place.
+ * - Outputs: to a port (skipped when it is the input port — use IN_PORT —, does not exist, has
+ *   OFPPC_NO_FWD, or its STP state does not forward; a port that is administratively or link
+ *   down is still output to, as OVS does), IN_PORT, TABLE (packet-out only), NORMAL, FLOOD, ALL,
+ *   CONTROLLER, LOCAL.
+ * - CONTROLLER emits `userspace(controller(dont_send=1,...))` as OVS does and puts the flow on
+ *   the slow path (`controller`); the packet-in itself is built here when the frame is known
+ *   (with every change made so far applied to it) and returned in `packetIns`.
+ * - Groups: all, select (hash of the L2–L4 addresses, un-wildcarded, with bucket weights; only
+ *   live buckets), indirect, fast-failover (first live bucket; liveness from the watch port's
+ *   config/state and, recursively, the watch group), chaining.
+ * - Meters: accounted and enforced on the slow path (the IR has no meter action): a metered flow
+ *   stays on the slow path (`meter`) and each packet takes tokens from its bands' buckets; a drop
+ *   band that is exceeded drops the packet; a dscp_remark band raises the drop precedence.
+ * - Too deep a chain of gotos/groups (64 levels) or too many (4096) ends in a counted drop.
+ */
+import type { Clock } from '../lib/clock.js';
+import { counter } from '../lib/counters.js';
+import { extractFlowKey } from '../lib/packet/extract.js';
+import {
+  ETH_TYPE,
+  FLOW_KEY_WORDS,
+  IPPROTO,
+  VLAN_CFI,
+  W,
+  field as fieldDesc,
+  fieldByName,
+  hashKey,
+  maskField,
+  newFlowKey,
+  setFieldBig,
+  type FieldDesc,
+  type FlowKey,
+} from '../lib/packet/flow-key.js';
+import { setAction, type DpAction, type SetField } from '../datapath/actions.js';
+import type { UpcallRequest, UpcallResult, UserspaceUpcall } from '../datapath/dpif.js';
+import { executeActions, lastModifying, type ExecContext } from '../datapath/execute.js';
+import { PacketPool } from '../datapath/packet.js';
+import type { Action } from '../openflow/actions.js';
+import { OFPG, OFPGT, OFPMF, OFPP, OFPPC, OFPPS, OFPR } from '../openflow/constants.js';
+import type { Instruction } from '../openflow/instructions.js';
+import type { MessageOf } from '../openflow/messages.js';
+import type { Match } from '../openflow/oxm.js';
+import type { Bucket } from '../openflow/structs.js';
+import { MacTable, xlateNormal, type NormalPort } from './normal.js';
+import type { Ofconn } from './ofconn.js';
+import type { OfPort, Ofproto } from './ofproto.js';
+import type { OfGroup, OfMeter, OfRule, OpenFlowPipeline } from './pipeline.js';
+import { Pinsched } from './pinsched.js';
+
+const cXlate = counter('xlate', 'ofproto', 'translations');
+const cTooDeep = counter('xlate_too_deep', 'ofproto', 'translations dropped: too deep');
+const cMeterDrop = counter('xlate_meter_drop', 'ofproto', 'packets dropped by a meter band');
+const cPacketIn = counter('xlate_packet_in', 'ofproto', 'packet-ins produced by translation');
+const cPacketOut = counter('xlate_packet_out', 'ofproto', 'packet-outs translated');
+
+/** Deepest nesting of gotos/groups (OVS MAX_DEPTH). */
+export const MAX_DEPTH = 64;
+/** Most table lookups + group executions in one translation (OVS MAX_RESUBMITS). */
+export const MAX_RESUBMITS = 4096;
+/** The cookie of packet-ins not caused by a flow (packet-out). */
+export const NO_COOKIE = 0xffffffffffffffffn;
+
+/** Bridge fail mode (Bridge fail_mode). */
+export type FailMode = 'standalone' | 'secure';
+
+/** A packet-in produced by translation. */
+export interface PacketInRequest {
+  /** OFPR_* reason. */
+  reason: number;
+  /** Table of the rule (0 for packet-out). */
+  tableId: number;
+  /** Cookie of the rule, all-ones when not from a flow. */
+  cookie: bigint;
+  /** The action's max_len (OVS 3.1 sends the whole frame anyway). */
+  maxLen: number;
+  /** The flow at the time of the action (in_port, metadata, tunnel_id go into the match). */
+  flow: FlowKey;
+  /** The frame with every change made so far applied. */
+  frame: Uint8Array;
+}
+
+/**
+ * One step of a translation, for ofproto/trace. `rule`, `miss`, `bucket` and `actionSet` open a
+ * node that the matching `end` closes; the others are leaves of the innermost open node
+ * (`actionSet` always hangs off the first table's node, as in OVS's trace tree). `depth` is the
+ * nesting of gotos and groups.
+ */
+export type TraceEvent =
+  | { kind: 'rule'; depth: number; tableId: number; rule: OfRule }
+  | { kind: 'miss'; depth: number; tableId: number; failOpen: boolean }
+  | { kind: 'instruction'; depth: number; instruction: Instruction }
+  | { kind: 'action'; depth: number; action: Action }
+  | { kind: 'note'; depth: number; text: string }
+  | { kind: 'bucket'; depth: number; group: number; bucket: number }
+  | { kind: 'actionSetIs'; depth: number; actions: readonly Action[] }
+  | { kind: 'actionSet'; depth: number }
+  | { kind: 'end'; depth: number };
+
+/** Input of a translation. */
+export interface XlateInput {
+  /** The flow; `in_port` is an OpenFlow port number (CONTROLLER for controller packets). */
+  key: FlowKey;
+  /** The frame (needed to build packet-ins; meters count its length). */
+  frame?: Uint8Array;
+  /**
+   * Whether translation may change state: learn MACs, take meter tokens, count meter and group
+   * statistics, build packet-ins. Default true; ofproto/trace without `-generate` uses false.
+   */
+  sideEffects?: boolean;
+  /** Translate this action list (packet-out) instead of starting at table 0. */
+  actions?: readonly Action[];
+  /** Receives trace events. */
+  trace?: (e: TraceEvent) => void;
+}
+
+/** One execution of a group. */
+export interface GroupHit {
+  /** The group. */
+  group: OfGroup;
+  /** Indexes of the buckets executed. */
+  buckets: number[];
+}
+
+/** Output of a translation. */
+export interface XlateResult {
+  /** Datapath actions (empty = drop). */
+  actions: DpAction[];
+  /** Megaflow mask over the input key's layout. */
+  mask: FlowKey;
+  /** Rules hit, in order (credit them with the packet's statistics). */
+  rules: OfRule[];
+  /** Groups executed (one entry per execution). */
+  groups: GroupHit[];
+  /** Packet-ins to send (only with side effects and a frame). */
+  packetIns: PacketInRequest[];
+  /** Reasons the flow must not be cached as is (`controller`, `meter`); empty = cacheable. */
+  slow: string[];
+  /** True when NORMAL was used (the flow depends on the MAC table). */
+  usedNormal: boolean;
+  /** The flow after every change. */
+  finalFlow: FlowKey;
+  /** Set when the translation ended in a counted drop (`too deep`, `meter`). */
+  dropReason?: string;
+}
+
+/** Executes a packet-out on the datapath (Dpif.execute fits). */
+export interface PacketExecutor {
+  /** Runs `actions` on a copy of `frame` received on datapath port `inPort`. */
+  execute(frame: Uint8Array, inPort: number, actions: readonly DpAction[]): void;
+}
+
+/** Options of an {@link Xlate}. */
+export interface XlateOptions {
+  /** The bridge. */
+  ofproto: Ofproto;
+  /** Time source (meters, MAC aging). */
+  clock: Clock;
+  /** MAC table for NORMAL (default: a new one on `clock`). */
+  mac?: MacTable;
+  /** Fail mode (default standalone, as OVS). */
+  failMode?: FailMode;
+  /** Packet-in limiter (default 1000/s, burst 250 per connection). */
+  pinsched?: Pinsched<Ofconn>;
+  /** Packet-out executor (the datapath). */
+  executor?: PacketExecutor;
+}
+
+/** Datapath port number of an OpenFlow port (LOCAL defaults to 0). */
+export function dpPortOf(p: OfPort): number {
+  return p.dpPort ?? (p.ofport === OFPP.LOCAL ? 0 : p.ofport);
+}
+
+function stpForward(p: OfPort): boolean {
+  return p.stpState === undefined || p.stpState === 'forwarding' || p.stpState === 'disabled';
+}
+
+function stpLearn(p: OfPort): boolean {
+  return stpForward(p) || p.stpState === 'learning';
+}
+
+function portLive(p: OfPort | undefined): boolean {
+  return p !== undefined && (p.config & OFPPC.PORT_DOWN) === 0 && (p.state & OFPPS.LINK_DOWN) === 0;
+}
+
+function isIp(flow: FlowKey): boolean {
+  const t = flow[W.ETH_TYPE]! & 0xffff;
+  return t === ETH_TYPE.IP || t === ETH_TYPE.IPV6;
+}
+
+function isMpls(t: number): boolean {
+  return t === ETH_TYPE.MPLS || t === ETH_TYPE.MPLS_MCAST;
+}
+
+/** One field of the datapath IR that commit may emit. */
+interface CommitField {
+  readonly ir: SetField;
+  readonly word: number;
+  readonly words: 1 | 2 | 4;
+  readonly shift: number;
+  readonly bits: number;
+  readonly when: (flow: FlowKey) => boolean;
+}
+
+const ethType = (flow: FlowKey): number => flow[W.ETH_TYPE]! & 0xffff;
+const proto = (flow: FlowKey): number => flow[W.NW]! & 0xff;
+const v4 = (f: FlowKey): boolean => ethType(f) === ETH_TYPE.IP;
+const v6 = (f: FlowKey): boolean => ethType(f) === ETH_TYPE.IPV6;
+const arp = (f: FlowKey): boolean => ethType(f) === ETH_TYPE.ARP || ethType(f) === ETH_TYPE.RARP;
+const l4 =
+  (p: number) =>
+  (f: FlowKey): boolean =>
+    isIp(f) && proto(f) === p;
+const cf = (
+  ir: SetField,
+  word: number,
+  words: 1 | 2 | 4,
+  shift: number,
+  bits: number,
+  when: (f: FlowKey) => boolean,
+): CommitField => ({ ir, word, words, shift, bits, when });
+
+/** Commit order (as OVS: L2, L3, L4, ICMP, MPLS); VLAN is handled apart. */
+const COMMIT_FIELDS: readonly CommitField[] = [
+  cf('eth_src', W.ETH_SRC, 2, 0, 48, () => true),
+  cf('eth_dst', W.ETH_DST, 2, 0, 48, () => true),
+  cf('ipv4_src', W.NW_SRC, 1, 0, 32, v4),
+  cf('ipv4_dst', W.NW_DST, 1, 0, 32, v4),
+  cf('ipv4_tos', W.NW, 1, 8, 8, v4),
+  cf('ipv4_ttl', W.NW, 1, 16, 8, v4),
+  cf('ipv6_src', W.IPV6_SRC, 4, 0, 128, v6),
+  cf('ipv6_dst', W.IPV6_DST, 4, 0, 128, v6),
+  cf('ipv6_label', W.IPV6_LABEL, 1, 0, 20, v6),
+  cf('ipv6_tclass', W.NW, 1, 8, 8, v6),
+  cf('ipv6_hlimit', W.NW, 1, 16, 8, v6),
+  cf('arp_spa', W.NW_SRC, 1, 0, 32, arp),
+  cf('arp_tpa', W.NW_DST, 1, 0, 32, arp),
+  cf('arp_op', W.NW, 1, 0, 8, arp),
+  cf('arp_sha', W.ARP_SHA, 2, 0, 48, arp),
+  cf('arp_tha', W.ARP_THA, 2, 0, 48, arp),
+  cf('tcp_src', W.TP, 1, 16, 16, l4(IPPROTO.TCP)),
+  cf('tcp_dst', W.TP, 1, 0, 16, l4(IPPROTO.TCP)),
+  cf('udp_src', W.TP, 1, 16, 16, l4(IPPROTO.UDP)),
+  cf('udp_dst', W.TP, 1, 0, 16, l4(IPPROTO.UDP)),
+  cf('sctp_src', W.TP, 1, 16, 16, l4(IPPROTO.SCTP)),
+  cf('sctp_dst', W.TP, 1, 0, 16, l4(IPPROTO.SCTP)),
+  cf('icmp_type', W.TP, 1, 16, 8, (f) => v4(f) && proto(f) === IPPROTO.ICMP),
+  cf('icmp_code', W.TP, 1, 0, 8, (f) => v4(f) && proto(f) === IPPROTO.ICMP),
+  cf('icmpv6_type', W.TP, 1, 16, 8, (f) => v6(f) && proto(f) === IPPROTO.ICMPV6),
+  cf('icmpv6_code', W.TP, 1, 0, 8, (f) => v6(f) && proto(f) === IPPROTO.ICMPV6),
+  cf('mpls_lse', W.MPLS0, 1, 0, 32, (f) => isMpls(ethType(f))),
+];
+
+function lowMask(bits: number): number {
+  return bits >= 32 ? 0xffffffff : 2 ** bits - 1;
+}
+
+/** OpenFlow set-field prerequisites checked at translation time (OVS mf_are_prereqs_ok). */
+function prereqOk(name: string, f: FlowKey): boolean {
+  switch (name) {
+    case 'vlan_vid':
+    case 'vlan_pcp':
+      return (f[W.VLAN0]! & VLAN_CFI) !== 0;
+    case 'ip_dscp':
+    case 'ip_ecn':
+    case 'ip_proto':
+      return isIp(f);
+    case 'ipv4_src':
+    case 'ipv4_dst':
+      return v4(f);
+    case 'ipv6_src':
+    case 'ipv6_dst':
+    case 'ipv6_flabel':
+      return v6(f);
+    case 'tcp_src':
+    case 'tcp_dst':
+      return l4(IPPROTO.TCP)(f);
+    case 'udp_src':
+    case 'udp_dst':
+      return l4(IPPROTO.UDP)(f);
+    case 'sctp_src':
+    case 'sctp_dst':
+      return l4(IPPROTO.SCTP)(f);
+    case 'icmpv4_type':
+    case 'icmpv4_code':
+      return v4(f) && proto(f) === IPPROTO.ICMP;
+    case 'icmpv6_type':
+    case 'icmpv6_code':
+      return v6(f) && proto(f) === IPPROTO.ICMPV6;
+    case 'ipv6_nd_target':
+    case 'ipv6_nd_sll':
+    case 'ipv6_nd_tll':
+      return v6(f) && proto(f) === IPPROTO.ICMPV6;
+    case 'arp_op':
+    case 'arp_spa':
+    case 'arp_tpa':
+    case 'arp_sha':
+    case 'arp_tha':
+      return arp(f);
+    case 'mpls_label':
+    case 'mpls_tc':
+    case 'mpls_bos':
+      return isMpls(ethType(f));
+    case 'pbb_isid':
+      return ethType(f) === ETH_TYPE.PBB;
+    default:
+      return true;
+  }
+}
+
+/** Per-band token bucket of a meter (slow path). */
+interface BandState {
+  tokens: number;
+  last: number;
+}
+
+interface MeterState {
+  bands: OfMeter['bands'];
+  state: BandState[];
+}
+
+const execPool = new PacketPool(0);
+const execCtx: ExecContext = {
+  output: (_port, pkt) => execPool.release(pkt),
+  userspace: () => undefined,
+  recirc: () => undefined,
+  clone: (p) => execPool.clone(p),
+  release: (p) => execPool.release(p),
+};
+
+/** `frame` with the datapath actions applied (outputs and packet-ins discarded). */
+export function applyToFrame(
+  frame: Uint8Array,
+  inPort: number,
+  actions: readonly DpAction[],
+): Uint8Array {
+  if (actions.length === 0) return frame.slice();
+  const p = execPool.get();
+  p.load(frame, 0, frame.length);
+  p.inPort = inPort;
+  p.parse();
+  executeActions(execCtx, p, actions, lastModifying(actions));
+  const out = p.bytes();
+  execPool.release(p);
+  return out;
+}
+
+/** Action-set slot order (OpenFlow 1.3 §5.10). */
+function actionSetSlot(a: Action): [number, string] {
+  switch (a.type) {
+    case 'COPY_TTL_IN':
+      return [0, a.type];
+    case 'POP_VLAN':
+    case 'POP_MPLS':
+    case 'POP_PBB':
+      return [1, a.type];
+    case 'PUSH_MPLS':
+      return [2, a.type];
+    case 'PUSH_PBB':
+      return [3, a.type];
+    case 'PUSH_VLAN':
+      return [4, a.type];
+    case 'COPY_TTL_OUT':
+      return [5, a.type];
+    case 'DEC_MPLS_TTL':
+    case 'DEC_NW_TTL':
+      return [6, a.type];
+    case 'SET_MPLS_TTL':
+    case 'SET_NW_TTL':
+      return [7, a.type];
+    case 'SET_FIELD':
+      return [7, `SET_FIELD:${a.field}`];
+    case 'SET_QUEUE':
+      return [8, a.type];
+    case 'GROUP':
+      return [9, a.type];
+    case 'OUTPUT':
+      return [10, a.type];
+    case 'EXPERIMENTER':
+      return [11, a.type];
+  }
+}
+
+class TooDeep extends Error {}
+class MeterDrop extends Error {}
+class StopPipeline extends Error {}
+
+/** The translation state of one packet. */
+class Ctx {
+  readonly flow: FlowKey;
+  /** What the datapath packet looks like after the actions emitted so far. */
+  readonly base: FlowKey;
+  /** Bits written by actions and not yet committed. */
+  readonly dirty = newFlowKey();
+  readonly wc = newFlowKey();
+  readonly out: DpAction[] = [];
+  readonly rules: OfRule[] = [];
+  readonly groups: GroupHit[] = [];
+  readonly packetIns: PacketInRequest[] = [];
+  readonly slow = new Set<string>();
+  actionSet = new Map<string, { order: number; seq: number; action: Action }>();
+  private seq = 0;
+  depth = 0;
+  resubmits = 0;
+  usedNormal = false;
+  rule: OfRule | undefined;
+  tableId = 0;
+  queue: number | undefined;
+  readonly inPort: number;
+
+  constructor(
+    readonly x: Xlate,
+    readonly input: XlateInput,
+    readonly side: boolean,
+    readonly packetOut: boolean,
+  ) {
+    this.flow = Uint32Array.from(input.key);
+    this.base = Uint32Array.from(input.key);
+    this.inPort = input.key[W.IN_PORT]!;
+    // xlate_wc_init: in_port, recirc_id, eth_type always; ip_frag for IP.
+    const wc = this.wc;
+    wc[W.IN_PORT] = 0xffffffff;
+    wc[W.RECIRC_ID] = 0xffffffff;
+    wc[W.ETH_TYPE] = 0xffff;
+    if (isIp(this.flow)) wc[W.NW] = (wc[W.NW]! | (3 << 24)) >>> 0;
+  }
+
+  trace(e: TraceEvent): void {
+    this.input.trace?.(e);
+  }
+
+  note(text: string, depth = this.depth): void {
+    this.input.trace?.({ kind: 'note', depth, text });
+  }
+
+  addToActionSet(a: Action): void {
+    const [order, key] = actionSetSlot(a);
+    this.actionSet.set(key, { order, seq: this.seq++, action: a });
+  }
+
+  // ------------------------------------------------------------ commit
+
+  /** Emits the pending field changes as datapath actions. */
+  commit(): void {
+    const { flow, base, dirty, wc } = this;
+    for (const c of COMMIT_FIELDS) {
+      if (!c.when(flow)) continue;
+      let any = false;
+      let differs = false;
+      const n = c.words === 2 ? 2 : c.words;
+      const val: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const w = c.word + i;
+        const fm = c.words === 2 && i === 0 ? 0xffff : c.words === 1 ? lowMask(c.bits) : 0xffffffff;
+        const sh = c.words === 1 ? c.shift : 0;
+        const d = ((dirty[w]! >>> sh) & fm) >>> 0;
+        const fv = ((flow[w]! >>> sh) & fm) >>> 0;
+        const bv = ((base[w]! >>> sh) & fm) >>> 0;
+        if (d !== 0) any = true;
+        if (((fv ^ bv) & d) !== 0) differs = true;
+        val.push(fv);
+      }
+      if (!any || !differs) continue;
+      // The whole field is written (and so un-wildcarded): simpler datapath actions, and a
+      // megaflow at most narrower than needed.
+      this.out.push(setAction(c.ir, val));
+      for (let i = 0; i < n; i++) {
+        const w = c.word + i;
+        const sh = c.words === 1 ? c.shift : 0;
+        const fm = c.words === 2 && i === 0 ? 0xffff : c.words === 1 ? lowMask(c.bits) : 0xffffffff;
+        const m = (fm << sh) >>> 0;
+        base[w] = ((base[w]! & ~m) | (flow[w]! & m)) >>> 0;
+        dirty[w] = (dirty[w]! & ~m) >>> 0;
+        wc[w] = (wc[w]! | m) >>> 0;
+      }
+    }
+    this.commitVlan();
+    // Whatever is left dirty (fields the datapath cannot set, or unchanged ones) is now "base".
+    for (let i = 0; i < FLOW_KEY_WORDS; i++) {
+      const m = dirty[i]!;
+      if (m === 0 || i === W.VLAN0 || i === W.VLAN1) continue;
+      base[i] = ((base[i]! & ~m) | (flow[i]! & m)) >>> 0;
+      dirty[i] = 0;
+    }
+  }
+
+  private commitVlan(): void {
+    const { flow, base } = this;
+    const tags = (k: FlowKey): number[] => {
+      const t: number[] = [];
+      for (const w of [W.VLAN0, W.VLAN1]) {
+        if ((k[w]! & VLAN_CFI) === 0) break;
+        t.push(k[w]! >>> 0);
+      }
+      return t;
+    };
+    const bt = tags(base);
+    const ft = tags(flow);
+    let common = 0;
+    while (
+      common < bt.length &&
+      common < ft.length &&
+      (bt[bt.length - 1 - common]! & 0xffff) === (ft[ft.length - 1 - common]! & 0xffff)
+    )
+      common++;
+    if (bt.length === common && ft.length === common) return;
+    for (let i = 0; i < bt.length - common; i++) this.out.push({ type: 'pop_vlan' });
+    for (let i = ft.length - common - 1; i >= 0; i--) {
+      const t = ft[i]!;
+      const tpid = t >>> 16 || ETH_TYPE.VLAN;
+      this.out.push({ type: 'push_vlan', tpid, tci: t & 0xffff & ~VLAN_CFI });
+    }
+    base[W.VLAN0] = flow[W.VLAN0]!;
+    base[W.VLAN1] = flow[W.VLAN1]!;
+    this.dirty[W.VLAN0] = this.dirty[W.VLAN1] = 0;
+    this.wc[W.VLAN0] = 0xffffffff;
+    if (bt.length > 1 || ft.length > 1) this.wc[W.VLAN1] = 0xffffffff;
+  }
+
+  /** Writes bits of the flow and marks them dirty (value and mask over whole words). */
+  write(word: number, value: number, mask: number): void {
+    this.flow[word] = ((this.flow[word]! & ~mask) | (value & mask)) >>> 0;
+    this.dirty[word] = (this.dirty[word]! | mask) >>> 0;
+  }
+}
+
+/** The translator of one bridge. */
+export class Xlate {
+  /** The bridge. */
+  readonly ofproto: Ofproto;
+  /** The MAC table NORMAL uses. */
+  readonly mac: MacTable;
+  /** Fail mode. */
+  failMode: FailMode;
+  /** Packet-in limiter. */
+  readonly pinsched: Pinsched<Ofconn>;
+  /** Packet-out executor. */
+  executor: PacketExecutor | undefined;
+  private readonly clock: Clock;
+  private readonly meterStates = new WeakMap<OfMeter, MeterState>();
+
+  constructor(opts: XlateOptions) {
+    this.ofproto = opts.ofproto;
+    this.clock = opts.clock;
+    this.mac = opts.mac ?? new MacTable({ clock: opts.clock });
+    this.failMode = opts.failMode ?? 'standalone';
+    this.pinsched = opts.pinsched ?? new Pinsched<Ofconn>({ clock: opts.clock });
+    this.executor = opts.executor;
+  }
+
+  /** The pipeline. */
+  get pipeline(): OpenFlowPipeline {
+    return this.ofproto.tables;
+  }
+
+  /** Plugs packet-out into the bridge's pipeline hooks. */
+  attach(): void {
+    this.ofproto.setPipelineHooks({ packetOut: (conn, msg) => this.packetOut(conn, msg) });
+  }
+
+  /** True when table 0 falls back to NORMAL (standalone and no controller connected). */
+  failOpen(): boolean {
+    if (this.failMode !== 'standalone') return false;
+    return !this.ofproto.connmgr
+      .connections()
+      .some((c) => c.type === 'primary' && c.state === 'active');
+  }
+
+  /** Translates one flow. */
+  translate(input: XlateInput): XlateResult {
+    cXlate.inc();
+    const side = input.sideEffects ?? true;
+    const ctx = new Ctx(this, input, side, input.actions !== undefined);
+    let dropReason: string | undefined;
+    try {
+      if (input.actions) {
+        ctx.tableId = 0;
+        this.doActions(ctx, input.actions);
+      } else {
+        this.walkTable(ctx, 0);
+      }
+    } catch (e) {
+      if (e instanceof TooDeep) {
+        cTooDeep.inc();
+        ctx.note(`>>>> over max translation depth ${MAX_DEPTH} <<<<`);
+        ctx.out.length = 0;
+        ctx.packetIns.length = 0;
+        dropReason = 'too deep';
+      } else if (e instanceof MeterDrop) {
+        cMeterDrop.inc();
+        ctx.out.length = 0;
+        dropReason = 'meter';
+      } else if (!(e instanceof StopPipeline)) {
+        throw e;
+      }
+    }
+    const r: XlateResult = {
+      actions: ctx.out,
+      mask: ctx.wc,
+      rules: ctx.rules,
+      groups: ctx.groups,
+      packetIns: ctx.packetIns,
+      slow: [...ctx.slow],
+      usedNormal: ctx.usedNormal,
+      finalFlow: ctx.flow,
+    };
+    if (dropReason !== undefined) r.dropReason = dropReason;
+    return r;
+  }
+
+  /** Credits a translation's rules and groups with `packets`/`bytes` (datapath statistics). */
+  credit(r: XlateResult, packets: number, bytes: number): void {
+    for (const rule of r.rules) this.pipeline.credit(rule, packets, bytes);
+    for (const g of r.groups) {
+      g.group.packetCount += BigInt(packets);
+      g.group.byteCount += BigInt(bytes);
+      for (const i of g.buckets) {
+        const b = g.group.bucketCounts[i];
+        if (b) {
+          b.packetCount += BigInt(packets);
+          b.byteCount += BigInt(bytes);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- tables
+
+  private enter(ctx: Ctx): void {
+    if (++ctx.resubmits > MAX_RESUBMITS || ctx.depth + 1 > MAX_DEPTH) throw new TooDeep();
+    ctx.depth++;
+  }
+
+  private walkTable(ctx: Ctx, tableId: number): void {
+    this.enter(ctx);
+    try {
+      ctx.tableId = tableId;
+      const rule = this.pipeline.lookup(tableId, ctx.flow, ctx.wc);
+      if (!rule) {
+        const failOpen = tableId === 0 && !ctx.packetOut && this.failOpen();
+        ctx.trace({ kind: 'miss', depth: ctx.depth - 1, tableId, failOpen });
+        try {
+          if (failOpen) {
+            ctx.rule = undefined;
+            this.output(ctx, OFPP.NORMAL, 0);
+          }
+        } finally {
+          ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+        }
+        this.runActionSet(ctx);
+        return;
+      }
+      ctx.rules.push(rule);
+      ctx.rule = rule;
+      ctx.trace({ kind: 'rule', depth: ctx.depth - 1, tableId, rule });
+      let next: number | undefined;
+      try {
+        const order = [
+          'METER',
+          'APPLY_ACTIONS',
+          'CLEAR_ACTIONS',
+          'WRITE_ACTIONS',
+          'WRITE_METADATA',
+        ];
+        const byType = new Map(rule.instructions.map((i) => [i.type, i]));
+        for (const t of order) {
+          const i = byType.get(t as Instruction['type']);
+          if (i) this.instruction(ctx, i);
+        }
+        const g = byType.get('GOTO_TABLE');
+        if (g && g.type === 'GOTO_TABLE') {
+          ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: g });
+          if (g.tableId > tableId) {
+            next = g.tableId;
+            ctx.depth--;
+            try {
+              this.walkTable(ctx, g.tableId);
+            } finally {
+              ctx.depth++;
+            }
+          }
+        }
+      } finally {
+        ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+      }
+      if (next === undefined) this.runActionSet(ctx);
+    } finally {
+      ctx.depth--;
+    }
+  }
+
+  private instruction(ctx: Ctx, i: Instruction): void {
+    switch (i.type) {
+      case 'METER':
+        ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: i });
+        this.meter(ctx, i.meterId);
+        return;
+      case 'APPLY_ACTIONS':
+        this.doActions(ctx, i.actions);
+        return;
+      case 'CLEAR_ACTIONS':
+        ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: i });
+        ctx.actionSet.clear();
+        return;
+      case 'WRITE_ACTIONS':
+        ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: i });
+        for (const a of i.actions) ctx.addToActionSet(a);
+        ctx.trace({
+          kind: 'actionSetIs',
+          depth: ctx.depth,
+          actions: [...ctx.actionSet.values()]
+            .sort((a, b) => a.order - b.order || a.seq - b.seq)
+            .map((e) => e.action),
+        });
+        return;
+      case 'WRITE_METADATA': {
+        ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: i });
+        const d = fieldDesc('metadata');
+        const cur = (BigInt(ctx.flow[W.METADATA]!) << 32n) | BigInt(ctx.flow[W.METADATA + 1]!);
+        const v = (cur & ~i.metadataMask) | (i.metadata & i.metadataMask);
+        setFieldBig(ctx.flow, d, v);
+        return;
+      }
+      case 'GOTO_TABLE':
+        return;
+      case 'EXPERIMENTER':
+        ctx.note('>> unsupported experimenter instruction, ignored');
+        return;
+    }
+  }
+
+  /** Runs the action set (at the end of the pipeline) and clears it. */
+  private runActionSet(ctx: Ctx): void {
+    if (ctx.actionSet.size === 0) return;
+    const list = [...ctx.actionSet.values()].sort((a, b) => a.order - b.order || a.seq - b.seq);
+    ctx.actionSet = new Map();
+    const hasGroup = list.some((e) => e.action.type === 'GROUP');
+    const actions = list.map((e) => e.action).filter((a) => !(hasGroup && a.type === 'OUTPUT'));
+    ctx.trace({ kind: 'actionSet', depth: 0 });
+    try {
+      this.doActions(ctx, actions);
+    } finally {
+      ctx.trace({ kind: 'end', depth: 0 });
+    }
+  }
+
+  // ---------------------------------------------------------------- meters
+
+  private meter(ctx: Ctx, meterId: number): void {
+    const m = this.pipeline.getMeter(meterId);
+    if (!m) return;
+    ctx.slow.add('meter');
+    if (!ctx.side) return;
+    const len = ctx.input.frame?.length ?? 64;
+    m.packetInCount++;
+    m.byteInCount += BigInt(len);
+    let st = this.meterStates.get(m);
+    const now = this.clock.now();
+    if (!st || st.bands !== m.bands) {
+      st = {
+        bands: m.bands,
+        state: m.bands.map((b) => ({ tokens: this.bandBurst(m, b), last: now })),
+      };
+      this.meterStates.set(m, st);
+    }
+    const pktps = (m.flags & OFPMF.PKTPS) !== 0;
+    const cost = pktps ? 1 : len * 8;
+    let hit = -1;
+    m.bands.forEach((b, i) => {
+      const s = st.state[i]!;
+      const rate = pktps ? b.rate : b.rate * 1000;
+      s.tokens = Math.min(this.bandBurst(m, b), s.tokens + ((now - s.last) * rate) / 1000);
+      s.last = now;
+      if (s.tokens >= cost) s.tokens -= cost;
+      else if (hit < 0 || b.rate > m.bands[hit]!.rate) hit = i;
+    });
+    if (hit < 0) return;
+    const b = m.bands[hit]!;
+    const c = m.bandCounts[hit];
+    if (c) {
+      c.packetBandCount++;
+      c.byteBandCount += BigInt(len);
+    }
+    if (b.type === 'DROP') {
+      ctx.note(`-> meter ${meterId} band ${hit}: dropping`);
+      throw new MeterDrop();
+    }
+    if (b.type === 'DSCP_REMARK' && isIp(ctx.flow)) {
+      const dscp = (ctx.flow[W.NW]! >>> 10) & 0x3f;
+      const nd = Math.min(0x3f, dscp + b.precLevel * 2);
+      ctx.wc[W.NW] = (ctx.wc[W.NW]! | (0x3f << 10)) >>> 0;
+      ctx.write(W.NW, nd << 10, 0x3f << 10);
+    }
+  }
+
+  private bandBurst(m: OfMeter, b: OfMeter['bands'][number]): number {
+    const pktps = (m.flags & OFPMF.PKTPS) !== 0;
+    const burst = (m.flags & OFPMF.BURST) !== 0 && b.burstSize > 0 ? b.burstSize : b.rate;
+    return pktps ? Math.max(1, burst) : burst * 1000;
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  private doActions(ctx: Ctx, actions: readonly Action[]): void {
+    for (const a of actions) {
+      ctx.trace({ kind: 'action', depth: ctx.depth, action: a });
+      this.action(ctx, a);
+    }
+  }
+
+  private action(ctx: Ctx, a: Action): void {
+    const { flow, wc } = ctx;
+    switch (a.type) {
+      case 'OUTPUT':
+        this.output(ctx, a.port, a.maxLen);
+        return;
+      case 'GROUP':
+        this.group(ctx, a.groupId);
+        return;
+      case 'SET_FIELD':
+        this.setField(ctx, a.field, a.value);
+        return;
+      case 'PUSH_VLAN': {
+        // The new tag copies VID and PCP from the current outer tag (0 if none).
+        const cur = flow[W.VLAN0]!;
+        wc[W.VLAN0] = (wc[W.VLAN0]! | 0xffff) >>> 0;
+        const tci = (cur & VLAN_CFI) !== 0 ? cur & 0xefff : 0;
+        ctx.write(W.VLAN1, cur, 0xffffffff);
+        ctx.write(W.VLAN0, ((a.ethertype << 16) | VLAN_CFI | tci) >>> 0, 0xffffffff);
+        return;
+      }
+      case 'POP_VLAN':
+        wc[W.VLAN0] = (wc[W.VLAN0]! | VLAN_CFI) >>> 0;
+        if ((flow[W.VLAN0]! & VLAN_CFI) === 0) return;
+        ctx.write(W.VLAN0, flow[W.VLAN1]!, 0xffffffff);
+        ctx.write(W.VLAN1, 0, 0xffffffff);
+        return;
+      case 'PUSH_MPLS': {
+        ctx.commit();
+        const et = ethType(flow);
+        let lse: number;
+        if (isMpls(et)) {
+          wc[W.MPLS0] = 0xffffffff;
+          lse = flow[W.MPLS0]! & ~0x100;
+        } else {
+          const ttl = isIp(flow) ? (flow[W.NW]! >>> 16) & 0xff : 64;
+          const tc = isIp(flow) ? (flow[W.NW]! >>> 13) & 7 : 0;
+          if (isIp(flow)) wc[W.NW] = (wc[W.NW]! | 0x00ffe000) >>> 0;
+          lse = (tc << 9) | 0x100 | ttl;
+        }
+        lse >>>= 0;
+        flow[W.MPLS2] = flow[W.MPLS1]!;
+        flow[W.MPLS1] = flow[W.MPLS0]!;
+        flow[W.MPLS0] = lse;
+        flow[W.ETH_TYPE] = a.ethertype;
+        ctx.out.push({ type: 'push_mpls', ethertype: a.ethertype, lse });
+        ctx.base.set(flow);
+        return;
+      }
+      case 'POP_MPLS': {
+        if (!isMpls(ethType(flow))) return;
+        ctx.commit();
+        wc[W.MPLS0] = 0xffffffff;
+        flow[W.MPLS0] = flow[W.MPLS1]!;
+        flow[W.MPLS1] = flow[W.MPLS2]!;
+        flow[W.MPLS2] = 0;
+        flow[W.ETH_TYPE] = a.ethertype;
+        ctx.out.push({ type: 'pop_mpls', ethertype: a.ethertype });
+        ctx.base.set(flow);
+        return;
+      }
+      case 'SET_QUEUE':
+        ctx.queue = a.queueId;
+        ctx.note(`-> queue ${a.queueId} (the datapath has no queues: no effect)`);
+        return;
+      case 'SET_NW_TTL':
+        if (!isIp(flow)) return;
+        ctx.write(W.NW, a.ttl << 16, 0xff << 16);
+        wc[W.NW] = (wc[W.NW]! | (0xff << 16)) >>> 0;
+        return;
+      case 'DEC_NW_TTL': {
+        if (!isIp(flow)) return;
+        wc[W.NW] = (wc[W.NW]! | (0xff << 16)) >>> 0;
+        const ttl = (flow[W.NW]! >>> 16) & 0xff;
+        if (ttl <= 1) {
+          this.invalidTtl(ctx);
+          return;
+        }
+        ctx.write(W.NW, (ttl - 1) << 16, 0xff << 16);
+        return;
+      }
+      case 'SET_MPLS_TTL':
+        if (!isMpls(ethType(flow))) return;
+        ctx.write(W.MPLS0, a.ttl, 0xff);
+        wc[W.MPLS0] = (wc[W.MPLS0]! | 0xff) >>> 0;
+        return;
+      case 'DEC_MPLS_TTL': {
+        if (!isMpls(ethType(flow))) return;
+        wc[W.MPLS0] = (wc[W.MPLS0]! | 0xff) >>> 0;
+        const ttl = flow[W.MPLS0]! & 0xff;
+        if (ttl <= 1) {
+          this.invalidTtl(ctx);
+          return;
+        }
+        ctx.write(W.MPLS0, ttl - 1, 0xff);
+        return;
+      }
+      case 'COPY_TTL_OUT':
+        // IP TTL → outermost MPLS TTL (the IP TTL stays known in the flow after a push).
+        if (!isMpls(ethType(flow))) return;
+        wc[W.NW] = (wc[W.NW]! | (0xff << 16)) >>> 0;
+        ctx.write(W.MPLS0, (flow[W.NW]! >>> 16) & 0xff, 0xff);
+        return;
+      case 'COPY_TTL_IN':
+        // Outermost MPLS TTL → IP TTL; takes effect once the MPLS header is popped.
+        if (!isMpls(ethType(flow))) return;
+        wc[W.MPLS0] = (wc[W.MPLS0]! | 0xff) >>> 0;
+        flow[W.NW] = ((flow[W.NW]! & ~(0xff << 16)) | ((flow[W.MPLS0]! & 0xff) << 16)) >>> 0;
+        return;
+      case 'PUSH_PBB':
+      case 'POP_PBB':
+        ctx.note('>> PBB is not supported by the datapath, dropping');
+        ctx.out.length = 0;
+        throw new StopPipeline();
+      case 'EXPERIMENTER':
+        ctx.note('>> unsupported experimenter action, ignored');
+        return;
+    }
+  }
+
+  private invalidTtl(ctx: Ctx): void {
+    const what = isMpls(ethType(ctx.flow)) ? 'MPLS' : v6(ctx.flow) ? 'IPv6' : 'IPv4';
+    ctx.note(`>> ${what} decrement TTL exception`);
+    this.controller(ctx, OFPR.INVALID_TTL, 0xffff);
+    throw new StopPipeline();
+  }
+
+  private setField(ctx: Ctx, name: string, value: number | bigint): void {
+    const { flow, wc } = ctx;
+    // Prerequisite bits are consulted.
+    wc[W.ETH_TYPE] = (wc[W.ETH_TYPE]! | 0xffff) >>> 0;
+    if (isIp(flow)) wc[W.NW] = (wc[W.NW]! | 0xff) >>> 0;
+    if (name === 'vlan_vid' || name === 'vlan_pcp') wc[W.VLAN0] = (wc[W.VLAN0]! | VLAN_CFI) >>> 0;
+    if (!prereqOk(name, flow)) {
+      ctx.note(`-> ${name} prerequisites not met, set_field ignored`);
+      return;
+    }
+    const v = BigInt(value);
+    if (name === 'vlan_vid') {
+      const vid = Number(v & 0xfffn);
+      ctx.write(W.VLAN0, vid, 0xfff);
+      wc[W.VLAN0] = (wc[W.VLAN0]! | 0xfff) >>> 0;
+      return;
+    }
+    if (name === 'vlan_pcp') {
+      ctx.write(W.VLAN0, Number(v & 7n) << 13, 0xe000);
+      wc[W.VLAN0] = (wc[W.VLAN0]! | 0xe000) >>> 0;
+      return;
+    }
+    const d = fieldByName(name);
+    if (!d) {
+      ctx.note(`>> set_field ${name}: no such field, ignored`);
+      return;
+    }
+    const tmpV = newFlowKey();
+    const tmpM = newFlowKey();
+    setFieldBig(tmpV, d, v);
+    maskField(tmpM, d);
+    for (let i = 0; i < FLOW_KEY_WORDS; i++) {
+      const m = tmpM[i]!;
+      if (m === 0) continue;
+      ctx.write(i, tmpV[i]!, m);
+      wc[i] = (wc[i]! | m) >>> 0;
+    }
+    if (!SETTABLE_IN_DATAPATH.has(d)) {
+      // Metadata-like fields (tunnel_id, metadata) only affect later lookups; others we cannot
+      // write to the packet are noted.
+      if (name !== 'tunnel_id' && name !== 'metadata')
+        ctx.note(`-> ${name} cannot be changed by the datapath: only later lookups see it`);
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  private portsInOrder(): OfPort[] {
+    return this.ofproto.listPorts().sort((a, b) => dpPortOf(a) - dpPortOf(b));
+  }
+
+  private output(ctx: Ctx, port: number, maxLen: number): void {
+    switch (port) {
+      case OFPP.IN_PORT:
+        this.outputPort(ctx, ctx.inPort, true);
+        return;
+      case OFPP.TABLE:
+        if (!ctx.packetOut) {
+          ctx.note('>> output to TABLE is only valid in a packet-out, ignored');
+          return;
+        }
+        {
+          const saveRule = ctx.rule;
+          const saveTable = ctx.tableId;
+          this.walkTable(ctx, 0);
+          ctx.rule = saveRule;
+          ctx.tableId = saveTable;
+        }
+        return;
+      case OFPP.NORMAL:
+        this.normal(ctx);
+        return;
+      case OFPP.FLOOD:
+      case OFPP.ALL:
+        for (const p of this.portsInOrder()) {
+          if (p.ofport === ctx.inPort) continue;
+          if (port === OFPP.FLOOD && (p.noFlood || !stpForward(p))) continue;
+          this.outputPort(ctx, p.ofport, false, true);
+        }
+        return;
+      case OFPP.CONTROLLER:
+        this.controller(ctx, this.isTableMiss(ctx.rule) ? OFPR.NO_MATCH : OFPR.ACTION, maxLen);
+        return;
+      case OFPP.ANY:
+        ctx.note('>> output to ANY, ignored');
+        return;
+      default:
+        this.outputPort(ctx, port, false);
+    }
+  }
+
+  private isTableMiss(rule: OfRule | undefined): boolean {
+    return rule !== undefined && rule.priority === 0 && rule.match.length === 0;
+  }
+
+  /** Outputs to an OpenFlow port with OVS's checks. */
+  private outputPort(ctx: Ctx, ofport: number, viaInPort: boolean, quiet = false): void {
+    if (ofport === ctx.inPort && !viaInPort) {
+      if (!quiet) ctx.note('>> skipping output to input port');
+      return;
+    }
+    const p = this.ofproto.getPort(ofport);
+    if (!p) {
+      if (!quiet) ctx.note('>> Nonexistent output port');
+      return;
+    }
+    if ((p.config & OFPPC.NO_FWD) !== 0) {
+      if (!quiet) ctx.note('-> OFPPC_NO_FWD set, skipping output');
+      return;
+    }
+    if (!stpForward(p)) {
+      if (!quiet) ctx.note('-> STP not in forwarding state, skipping output');
+      return;
+    }
+    ctx.commit();
+    ctx.out.push({ type: 'output', port: dpPortOf(p) });
+  }
+
+  private normal(ctx: Ctx): void {
+    ctx.usedNormal = true;
+    const toNormal = (p: OfPort): NormalPort => {
+      const np: { -readonly [K in keyof NormalPort]: NormalPort[K] } = {
+        ofport: p.ofport,
+        name: p.name,
+        stpForward: stpForward(p),
+        stpLearn: stpLearn(p),
+      };
+      if (p.vlan) np.vlan = p.vlan;
+      if (p.noFlood) np.noFlood = true;
+      return np;
+    };
+    const inP = this.ofproto.getPort(ctx.inPort);
+    const depth = ctx.depth;
+    xlateNormal({
+      flow: ctx.flow,
+      wc: ctx.wc,
+      inPort: inP ? toNormal(inP) : undefined,
+      ports: () => this.portsInOrder().map(toNormal),
+      mac: this.mac,
+      learn: ctx.side,
+      note: (text) => ctx.trace({ kind: 'note', depth, text }),
+      output: (p, vid) => {
+        const save0 = ctx.flow[W.VLAN0]!;
+        const save1 = ctx.flow[W.VLAN1]!;
+        const cur = ctx.flow[W.VLAN0]!;
+        const tagged = (cur & VLAN_CFI) !== 0;
+        if (vid === 0 && tagged) {
+          ctx.write(W.VLAN0, ctx.flow[W.VLAN1]!, 0xffffffff);
+          ctx.write(W.VLAN1, 0, 0xffffffff);
+        } else if (vid !== 0 && !tagged) {
+          ctx.write(W.VLAN1, cur, 0xffffffff);
+          ctx.write(W.VLAN0, ((ETH_TYPE.VLAN << 16) | VLAN_CFI | vid) >>> 0, 0xffffffff);
+        } else if (vid !== 0) {
+          ctx.write(W.VLAN0, VLAN_CFI | vid, 0x1fff);
+        }
+        this.outputPort(ctx, p.ofport, false, true);
+        ctx.flow[W.VLAN0] = save0;
+        ctx.flow[W.VLAN1] = save1;
+      },
+    });
+  }
+
+  private controller(ctx: Ctx, reason: number, maxLen: number): void {
+    ctx.commit();
+    const cookie = ctx.rule ? ctx.rule.cookie : NO_COOKIE;
+    ctx.slow.add('controller');
+    ctx.out.push({
+      type: 'userspace',
+      pid: 0,
+      cookie: {
+        kind: 'controller',
+        reason,
+        dontSend: 1,
+        continuation: 0,
+        recircId: 0,
+        ruleCookie: cookie,
+        controllerId: 0,
+        maxLen,
+      },
+    });
+    const inP = this.ofproto.getPort(ctx.inPort);
+    if (inP && (inP.config & OFPPC.NO_PACKET_IN) !== 0) {
+      ctx.note('-> OFPPC_NO_PACKET_IN set on the input port, no packet-in');
+      return;
+    }
+    const frame = ctx.input.frame;
+    if (!ctx.side || !frame) return;
+    const dpIn = inP ? dpPortOf(inP) : 0xffffffff;
+    const soFar = ctx.out.slice(0, -1).filter((x) => x.type !== 'output');
+    cPacketIn.inc();
+    ctx.packetIns.push({
+      reason,
+      tableId: ctx.packetOut && !ctx.rule ? 0 : ctx.tableId,
+      cookie,
+      maxLen,
+      flow: Uint32Array.from(ctx.flow),
+      frame: applyToFrame(frame, dpIn, soFar),
+    });
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  private bucketLive(b: Bucket, depth = 0): boolean {
+    if (depth > MAX_DEPTH) return false;
+    if (b.watchPort !== OFPP.ANY && !portLive(this.ofproto.getPort(b.watchPort))) return false;
+    if (b.watchGroup !== OFPG.ANY) {
+      const g = this.pipeline.getGroup(b.watchGroup);
+      if (!g || !g.buckets.some((x) => this.bucketLive(x, depth + 1))) return false;
+    }
+    return true;
+  }
+
+  private group(ctx: Ctx, groupId: number): void {
+    const g = this.pipeline.getGroup(groupId);
+    if (!g) {
+      ctx.note(`>> group ${groupId} does not exist, dropping`);
+      return;
+    }
+    this.enter(ctx);
+    const hit: GroupHit = { group: g, buckets: [] };
+    ctx.groups.push(hit);
+    try {
+      switch (g.groupType) {
+        case OFPGT.ALL:
+          g.buckets.forEach((_, i) => this.bucket(ctx, hit, i, true));
+          return;
+        case OFPGT.INDIRECT:
+          if (g.buckets.length > 0) this.bucket(ctx, hit, 0, false);
+          return;
+        case OFPGT.FF: {
+          const i = g.buckets.findIndex((b) => this.bucketLive(b));
+          for (let k = 0; k < (i < 0 ? g.buckets.length : i); k++) {
+            const b = g.buckets[k]!;
+            const why =
+              b.watchPort !== OFPP.ANY && !portLive(this.ofproto.getPort(b.watchPort))
+                ? `port ${b.watchPort}`
+                : `group ${b.watchGroup}`;
+            ctx.note(`-> bucket ${k}: not live due to ${why}`, ctx.depth - 1);
+          }
+          if (i < 0) {
+            ctx.note('-> no live bucket', ctx.depth - 1);
+            return;
+          }
+          this.bucket(ctx, hit, i, false);
+          return;
+        }
+        case OFPGT.SELECT: {
+          const i = this.selectBucket(ctx, g);
+          if (i < 0) {
+            ctx.note('-> no live bucket', ctx.depth - 1);
+            return;
+          }
+          ctx.note(`-> using bucket ${i}`, ctx.depth - 1);
+          this.bucket(ctx, hit, i, false);
+          return;
+        }
+        default:
+          ctx.note(`>> group type ${g.groupType} unsupported`);
+      }
+    } finally {
+      ctx.depth--;
+    }
+  }
+
+  /** Select-group bucket: best weighted score of a hash of the L2–L4 addresses. */
+  private selectBucket(ctx: Ctx, g: OfGroup): number {
+    const { flow, wc } = ctx;
+    const words = [
+      W.ETH_SRC,
+      W.ETH_SRC + 1,
+      W.ETH_DST,
+      W.ETH_DST + 1,
+      W.ETH_TYPE,
+      W.VLAN0,
+      W.NW_SRC,
+      W.NW_DST,
+      W.IPV6_SRC,
+      W.IPV6_SRC + 1,
+      W.IPV6_SRC + 2,
+      W.IPV6_SRC + 3,
+      W.IPV6_DST,
+      W.IPV6_DST + 1,
+      W.IPV6_DST + 2,
+      W.IPV6_DST + 3,
+      W.NW,
+      W.TP,
+    ];
+    const masks: number[] = words.map(() => 0xffffffff);
+    masks[words.indexOf(W.ETH_SRC)] = 0xffff;
+    masks[words.indexOf(W.ETH_DST)] = 0xffff;
+    masks[words.indexOf(W.ETH_TYPE)] = 0xffff;
+    masks[words.indexOf(W.VLAN0)] = 0x1fff;
+    masks[words.indexOf(W.NW)] = 0xff;
+    const buf = new Uint32Array(words.length);
+    words.forEach((w, i) => {
+      buf[i] = (flow[w]! & masks[i]!) >>> 0;
+      wc[w] = (wc[w]! | masks[i]!) >>> 0;
+    });
+    const h = hashKey(buf);
+    let best = -1;
+    let bestScore = -1;
+    g.buckets.forEach((b, i) => {
+      if (b.weight === 0 || !this.bucketLive(b)) return;
+      const s = (hashKey(Uint32Array.of(i, h)) & 0xffff) * b.weight;
+      if (s > bestScore) {
+        bestScore = s;
+        best = i;
+      }
+    });
+    return best;
+  }
+
+  private bucket(ctx: Ctx, hit: GroupHit, i: number, restore: boolean): void {
+    const g = hit.group;
+    const b = g.buckets[i]!;
+    hit.buckets.push(i);
+    ctx.trace({ kind: 'bucket', depth: ctx.depth - 1, group: g.groupId, bucket: i });
+    const saved = restore ? Uint32Array.from(ctx.flow) : undefined;
+    const savedDirty = restore ? Uint32Array.from(ctx.dirty) : undefined;
+    // Bucket actions print two levels deeper than the group (as OVS's trace).
+    ctx.depth++;
+    try {
+      this.doActions(ctx, b.actions);
+    } finally {
+      ctx.depth--;
+      ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+      if (saved && savedDirty) {
+        // Roll the flow back (as OVS: equivalent to cloning the packet per bucket); the next
+        // commit emits whatever is needed to undo this bucket's changes.
+        for (let w = 0; w < FLOW_KEY_WORDS; w++) {
+          if (ctx.flow[w] !== saved[w])
+            ctx.dirty[w] = (ctx.dirty[w]! | (ctx.flow[w]! ^ saved[w]!)) >>> 0;
+          ctx.dirty[w] = (ctx.dirty[w]! | savedDirty[w]!) >>> 0;
+        }
+        ctx.flow.set(saved);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- upcalls
+
+  /** The OpenFlow port whose datapath port number is `dpPort`. */
+  portByDp(dpPort: number): OfPort | undefined {
+    return this.ofproto.listPorts().find((p) => dpPortOf(p) === dpPort);
+  }
+
+  /**
+   * Handles one datapath miss (an UpcallHandler's job for this bridge): maps the datapath
+   * in_port to the OpenFlow port, translates with side effects and the frame, sends the
+   * packet-ins, credits the rules and groups with this packet, and answers with the actions and
+   * the megaflow mask. A flow that must stay on the slow path (controller, meter) is not
+   * installed, so every packet of it comes back here. Packets from unknown ports are dropped
+   * (undefined).
+   */
+  handleUpcall(req: UpcallRequest): UpcallResult | undefined {
+    const p = this.portByDp(req.inPort);
+    if (!p) return undefined;
+    const key = Uint32Array.from(req.key);
+    key[W.IN_PORT] = p.ofport;
+    const r = this.translate({ key, frame: req.frame });
+    this.sendPacketIns(r.packetIns);
+    this.credit(r, 1, req.frame.length);
+    const res: { actions: DpAction[]; mask: FlowKey; install?: boolean } = {
+      actions: r.actions,
+      mask: r.mask,
+    };
+    if (r.slow.length > 0) res.install = false;
+    return res;
+  }
+
+  /**
+   * Handles a packet a `userspace` action sent up. Controller cookies with dont_send=1 are the
+   * markers xlate emits (their packet-in was already built during translation) and are
+   * ignored, as OVS does; others are ignored too for now (no other userspace users yet).
+   */
+  handleUserspace(msg: UserspaceUpcall): void {
+    if (msg.cookie.kind === 'controller' && msg.cookie.dontSend !== 0) return;
+  }
+
+  // ---------------------------------------------------------------- packet-in / packet-out
+
+  /**
+   * Sends the packet-ins of a translation to every controller connection that wants them (role,
+   * async config) through the per-connection rate limiter. Returns how many messages went out.
+   */
+  sendPacketIns(list: readonly PacketInRequest[]): number {
+    let n = 0;
+    for (const pi of list) {
+      const match: Match = [{ field: 'in_port', value: pi.flow[W.IN_PORT]! }];
+      const md = (BigInt(pi.flow[W.METADATA]!) << 32n) | BigInt(pi.flow[W.METADATA + 1]!);
+      if (md !== 0n) match.push({ field: 'metadata', value: md });
+      const tun = (BigInt(pi.flow[W.TUNNEL_ID]!) << 32n) | BigInt(pi.flow[W.TUNNEL_ID + 1]!);
+      if (tun !== 0n) match.push({ field: 'tunnel_id', value: tun });
+      n += this.ofproto.connmgr.sendAsync('packetIn', pi.reason, (conn) => {
+        if (!this.pinsched.admit(conn)) return undefined;
+        return {
+          type: 'PACKET_IN',
+          xid: 0,
+          bufferId: 0xffffffff,
+          totalLen: pi.frame.length,
+          reason: pi.reason,
+          tableId: pi.tableId,
+          cookie: pi.cookie,
+          match,
+          data: pi.frame,
+        };
+      });
+    }
+    return n;
+  }
+
+  /**
+   * Executes a validated PACKET_OUT: translates its actions with in_port = msg.inPort (TABLE
+   * runs the frame through table 0), sends the packet-ins, credits the rules hit and hands the
+   * datapath actions to the executor.
+   */
+  packetOut(_conn: Ofconn, msg: MessageOf<'PACKET_OUT'>): void {
+    cPacketOut.inc();
+    const key = newFlowKey();
+    extractFlowKey(msg.data, 0, msg.data.length, msg.inPort, key);
+    const r = this.translate({ key, frame: msg.data, actions: msg.actions });
+    this.sendPacketIns(r.packetIns);
+    this.credit(r, 1, msg.data.length);
+    const inP = this.ofproto.getPort(msg.inPort);
+    const actions = r.actions.filter((a) => a.type !== 'userspace');
+    if (actions.length > 0 && this.executor)
+      this.executor.execute(msg.data, inP ? dpPortOf(inP) : 0xffffffff, actions);
+  }
+}
+
+/** Flow-key fields the datapath IR can write (others only change the flow seen by lookups). */
+const SETTABLE_IN_DATAPATH = new Set<FieldDesc>(
+  [
+    'eth_src',
+    'eth_dst',
+    'ip_dscp',
+    'ip_ecn',
+    'ipv4_src',
+    'ipv4_dst',
+    'tcp_src',
+    'tcp_dst',
+    'udp_src',
+    'udp_dst',
+    'sctp_src',
+    'sctp_dst',
+    'icmpv4_type',
+    'icmpv4_code',
+    'arp_op',
+    'arp_spa',
+    'arp_tpa',
+    'arp_sha',
+    'arp_tha',
+    'ipv6_src',
+    'ipv6_dst',
+    'ipv6_flabel',
+    'icmpv6_type',
+    'icmpv6_code',
+    'mpls_label',
+    'mpls_tc',
+    'mpls_bos',
+  ].map((n) => fieldDesc(n)),
+);
