@@ -23,7 +23,12 @@ import { OFPP, OFPPC, OFPPF, OFPPS } from '../openflow/constants.js';
 import type { Database } from '../ovsdb/database.js';
 import type { Atom, Datum, Row } from '../ovsdb/types.js';
 import type { ControllerConfig } from '../ofproto/connmgr.js';
-import { Ofproto } from '../ofproto/ofproto.js';
+import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
+import { UpcallRouter } from '../ofproto/upcall.js';
+import { Xlate } from '../ofproto/xlate.js';
+import type { DpifNetdev } from '../datapath/dpif-netdev.js';
+import type { Netdev } from '../datapath/netdev.js';
+import { DummyNetdev, dummyNetdevClass } from '../datapath/netdev-dummy.js';
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
@@ -109,14 +114,20 @@ interface RunningIface {
   ofport: number;
   mac: number;
   error?: string;
+  /** The netdev and datapath port, when the interface is attached to the datapath. */
+  netdev?: Netdev;
+  dpPort?: number;
 }
 
 interface RunningBridge {
   uuid: string;
   name: string;
   ofproto: Ofproto;
+  /** The bridge's translator (present when the daemon has a datapath). */
+  xlate?: Xlate;
   ifaces: Map<string, RunningIface>;
   controllersKey: string;
+  stopMacWatch?: () => void;
 }
 
 /** Options of a {@link BridgeReconciler}. */
@@ -131,6 +142,11 @@ export interface BridgeReconcilerOptions {
   statusIntervalMs?: number;
   /** Checks whether a system network device exists (default: /sys/class/net/NAME). */
   deviceExists?: (name: string) => boolean;
+  /**
+   * The userspace datapath every bridge's ports are attached to (OVS's single `netdev@ovs-netdev`).
+   * Without one, bridges speak OpenFlow but forward nothing.
+   */
+  dpif?: DpifNetdev;
 }
 
 /** Keeps the running bridges equal to the database. */
@@ -143,9 +159,20 @@ export class BridgeReconciler {
   private again = false;
   private statusTimer: TimerHandle | undefined;
   private stopped = false;
+  /** Routes datapath upcalls to the bridges (present with a datapath). */
+  readonly router: UpcallRouter | undefined;
 
   constructor(opts: BridgeReconcilerOptions) {
     this.opts = opts;
+    if (opts.dpif) {
+      this.router = new UpcallRouter(opts.dpif);
+      opts.dpif.setUpcallHandler(this.router);
+    }
+  }
+
+  /** The translator of bridge `name`, if it runs with a datapath. */
+  xlateOf(name: string): Xlate | undefined {
+    return this.bridges.get(name)?.xlate;
   }
 
   /** Subscribes to commits and runs the first pass. */
@@ -169,7 +196,11 @@ export class BridgeReconciler {
     this.unsubscribe?.();
     this.opts.clock.clearTimeout(this.statusTimer);
     await this.running;
-    for (const b of this.bridges.values()) await b.ofproto.close();
+    for (const b of this.bridges.values()) {
+      for (const ri of b.ifaces.values()) this.detach(ri);
+      b.stopMacWatch?.();
+      await b.ofproto.close();
+    }
     this.bridges.clear();
   }
 
@@ -220,6 +251,8 @@ export class BridgeReconciler {
       if (!w || w.uuid !== rb.uuid) {
         log.info({ bridge: name }, 'deleting bridge');
         this.bridges.delete(name);
+        for (const ri of rb.ifaces.values()) this.detach(ri);
+        rb.stopMacWatch?.();
         await rb.ofproto.close();
       }
     }
@@ -253,7 +286,33 @@ export class BridgeReconciler {
           );
         }
         rb = { uuid: brow.uuid, name, ofproto, ifaces: new Map(), controllersKey: '' };
+        if (this.opts.dpif && this.router) {
+          const router = this.router;
+          const xlate = new Xlate({ ofproto, clock: this.opts.clock, executor: this.opts.dpif });
+          xlate.attach();
+          xlate.mac.startAging();
+          ofproto.setPipelineHooks({ changed: () => router.invalidate() });
+          const unwatch = xlate.mac.onChange(() => router.invalidate());
+          rb.stopMacWatch = () => {
+            unwatch();
+            xlate.mac.stopAging();
+          };
+          rb.xlate = xlate;
+        }
         this.bridges.set(name, rb);
+      }
+      if (rb.xlate) {
+        const aging = Number(oc['mac-aging-time'] ?? 300);
+        const size = Number(oc['mac-table-size'] ?? 2048);
+        rb.xlate.mac.configure(
+          Number.isFinite(aging) && aging > 0 ? aging : 300,
+          Number.isFinite(size) && size > 0 ? size : 2048,
+        );
+        const fm = str(brow, 'fail_mode') === 'secure' ? 'secure' : 'standalone';
+        if (rb.xlate.failMode !== fm) {
+          rb.xlate.failMode = fm;
+          this.router?.invalidate();
+        }
       }
       rb.ofproto.datapathId = dpid;
       if (oc['dp-desc']) rb.ofproto.desc.dpDesc = oc['dp-desc'];
@@ -295,7 +354,9 @@ export class BridgeReconciler {
       const w = wantIfaces.get(u);
       if (!w || str(w, 'name') !== ri.name) {
         rb.ifaces.delete(u);
+        this.detach(ri);
         if (ri.ofport > 0) rb.ofproto.removePort(ri.ofport);
+        this.router?.invalidate();
       }
     }
     const used = new Set<number>([...rb.ifaces.values()].map((i) => i.ofport).filter((n) => n > 0));
@@ -326,7 +387,8 @@ export class BridgeReconciler {
           used.add(ofport);
           mac = local ? bridgeMac : this.ifaceMac(name, type);
           const sys = type === '' || type === 'system';
-          const up = sys && this.operUp(name);
+          const attached = this.attach(rb, name, type, irow);
+          const up = type === 'dummy' ? true : sys && this.operUp(name);
           rb.ofproto.addPort({
             ofport,
             name,
@@ -336,13 +398,23 @@ export class BridgeReconciler {
             curr: OFPPF['10GB_FD'] | OFPPF.COPPER,
             currSpeed: 10_000_000,
             maxSpeed: 0,
+            ...(attached
+              ? { dpPort: attached.dpPort, counters: () => netdevCounters(attached.netdev) }
+              : {}),
           });
+          this.router?.invalidate();
+          if (attached) {
+            ri = { uuid: irow.uuid, name, ofport, mac, ...attached };
+            rb.ifaces.set(irow.uuid, ri);
+          }
         } else {
           cIfaceError.inc();
           log.warn({ bridge: rb.name, iface: name, error }, 'could not set up interface');
         }
-        ri = { uuid: irow.uuid, name, ofport, mac, ...(error ? { error } : {}) };
-        rb.ifaces.set(irow.uuid, ri);
+        if (!ri) {
+          ri = { uuid: irow.uuid, name, ofport, mac, ...(error ? { error } : {}) };
+          rb.ifaces.set(irow.uuid, ri);
+        }
       }
       const row: Record<string, Json> = {};
       const dbOfport = ri.ofport === OFPP.LOCAL ? OFPP_LOCAL_DB : ri.ofport;
@@ -362,6 +434,47 @@ export class BridgeReconciler {
       }
       if (Object.keys(row).length > 0) updates.push(update('Interface', irow.uuid, row));
     }
+  }
+
+  /**
+   * Opens the interface's netdev and adds it to the datapath. Dummy interfaces get a dummy netdev
+   * (`netdev-dummy/receive` can inject frames into them); internal ports get an in-memory netdev
+   * until TAP devices exist; system interfaces are attached once the AF_PACKET provider is
+   * available (not yet: they are numbered and visible to OpenFlow but carry no traffic).
+   */
+  private attach(
+    rb: RunningBridge,
+    name: string,
+    type: string,
+    irow: Row,
+  ): { netdev: Netdev; dpPort: number } | undefined {
+    const dpif = this.opts.dpif;
+    if (!dpif || !rb.xlate || !this.router) return undefined;
+    let netdev: Netdev;
+    try {
+      if (type === 'dummy') netdev = dummyNetdevClass.open(name, smap(irow, 'options'));
+      else if (type === 'internal') netdev = new DummyNetdev(name);
+      else return undefined;
+    } catch (e) {
+      log.warn({ iface: name, err: (e as Error).message }, 'cannot open netdev');
+      return undefined;
+    }
+    const dpPort = dpif.addPort(netdev);
+    this.router.bind(dpPort, rb.xlate);
+    return { netdev, dpPort };
+  }
+
+  private detach(ri: RunningIface): void {
+    if (ri.dpPort === undefined || !this.opts.dpif) return;
+    this.router?.unbind(ri.dpPort);
+    try {
+      this.opts.dpif.delPort(ri.dpPort);
+    } catch {
+      // already gone
+    }
+    ri.netdev?.close();
+    ri.dpPort = undefined;
+    ri.netdev = undefined;
   }
 
   private openError(name: string, type: string, irow: Row): string | undefined {
@@ -467,6 +580,21 @@ export class BridgeReconciler {
     );
     if (failed) log.error({ result: failed }, 'status write-back failed');
   }
+}
+
+/** OpenFlow port counters from a netdev's statistics. */
+function netdevCounters(n: Netdev): PortCounters {
+  const s = n.stats();
+  return {
+    rxPackets: BigInt(s.rxPackets),
+    txPackets: BigInt(s.txPackets),
+    rxBytes: BigInt(s.rxBytes),
+    txBytes: BigInt(s.txBytes),
+    rxDropped: BigInt(s.rxDropped),
+    txDropped: BigInt(s.txDropped),
+    rxErrors: BigInt(s.rxErrors),
+    txErrors: BigInt(s.txErrors),
+  };
 }
 
 function sortKeys(m: Record<string, string>): Record<string, string> {

@@ -7,6 +7,9 @@
 import { getLogger } from '../lib/log.js';
 import type { Json } from '../lib/json.js';
 import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
+import { registerDatapathCommands } from '../datapath/appctl.js';
+import { DpifNetdev } from '../datapath/dpif-netdev.js';
+import { registerOfprotoCommands } from '../ofproto/appctl.js';
 import { BridgeReconciler } from './bridge.js';
 import { ManagerSync } from './managers.js';
 import type { Daemon, DaemonComponent } from './daemon.js';
@@ -86,27 +89,45 @@ export function initOpenVswitchRow(ovsdb: RunningOvsdb, version: string): void {
   }
 }
 
-/** The bridge reconciler as a daemon component, running on `ovsdb`'s database. */
+/**
+ * The bridge reconciler as a daemon component, running on `ovsdb`'s database, with the shared
+ * userspace datapath (`netdev@ovs-netdev`) and the datapath and ofproto appctl commands.
+ */
 export class BridgeComponent implements DaemonComponent {
   readonly name = 'bridge';
   reconciler: BridgeReconciler | undefined;
+  dpif: DpifNetdev | undefined;
 
   constructor(private readonly ovsdb: OvsdbComponent) {}
 
   async start(d: Daemon): Promise<void> {
     const running = this.ovsdb.running;
     if (!running) throw new Error('the bridge reconciler needs the OVSDB server started first');
-    this.reconciler = new BridgeReconciler({
+    const dpif = new DpifNetdev({ clock: d.clock });
+    this.dpif = dpif;
+    const reconciler = new BridgeReconciler({
       db: running.db,
       clock: d.clock,
       rundir: d.paths.rundir,
+      dpif,
     });
-    await this.reconciler.start();
+    this.reconciler = reconciler;
+    registerDatapathCommands(d.registry, { datapaths: () => [dpif] });
+    registerOfprotoCommands(d.registry, {
+      get: (n) => reconciler.xlateOf(n),
+      names: () =>
+        [...reconciler.bridges.keys()].filter((n) => reconciler.xlateOf(n) !== undefined).sort(),
+    });
+    await reconciler.start();
+    dpif.start();
   }
 
   async stop(): Promise<void> {
+    this.dpif?.stop();
     await this.reconciler?.stop();
+    this.dpif?.close();
     this.reconciler = undefined;
+    this.dpif = undefined;
   }
 }
 
