@@ -40,6 +40,8 @@ interface Subtable<T> {
   /** Highest priority of any rule in the subtable. */
   maxPriority: number;
   count: number;
+  /** Rules per priority (so removing the top rule needs no scan of the buckets). */
+  priorities: Map<number, number>;
 }
 
 function sameMask(a: FlowKey, b: FlowKey): boolean {
@@ -95,6 +97,7 @@ export class Classifier<T> {
         buckets: new Map(),
         maxPriority: -1,
         count: 0,
+        priorities: new Map(),
       };
       this.subtables.set(id, st);
       this.orderDirty = true;
@@ -109,6 +112,7 @@ export class Classifier<T> {
     while (i > 0 && list[i - 1]!.priority < rule.priority) i--;
     list.splice(i, 0, rule);
     st.count++;
+    st.priorities.set(rule.priority, (st.priorities.get(rule.priority) ?? 0) + 1);
     if (rule.priority > st.maxPriority) {
       st.maxPriority = rule.priority;
       this.orderDirty = true;
@@ -128,12 +132,15 @@ export class Classifier<T> {
     if (list.length === 0) st.buckets.delete(h);
     st.count--;
     this.n--;
+    const left = (st.priorities.get(rule.priority) ?? 1) - 1;
+    if (left > 0) st.priorities.set(rule.priority, left);
+    else st.priorities.delete(rule.priority);
     if (st.count === 0) {
       this.subtables.delete(maskId(rule.mask));
       this.orderDirty = true;
-    } else if (rule.priority === st.maxPriority) {
+    } else if (rule.priority === st.maxPriority && left === 0) {
       let m = -1;
-      for (const l of st.buckets.values()) if (l[0]!.priority > m) m = l[0]!.priority;
+      for (const p of st.priorities.keys()) if (p > m) m = p;
       st.maxPriority = m;
       this.orderDirty = true;
     }

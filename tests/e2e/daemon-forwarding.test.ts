@@ -61,12 +61,16 @@ t.test(
     t.not(dp(p1), '?', `dpctl/show lists the ports:\n${show}`);
 
     // 1. Unknown destination: NORMAL floods to every other port, the bridge's LOCAL port included
-  //    (as OVS does; the LOCAL port is down, and OVS outputs to down ports).
+    //    (as OVS does; the LOCAL port is down, and OVS outputs to down ports).
     const bcast = `in_port=1,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,dl_type=0x0800,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_proto=17,tp_src=1,tp_dst=2`;
     r = await appctl('ofproto/trace', 'br0', bcast);
     t.equal(r.code, 0, r.stderr);
     const dpa = /Datapath actions: (.*)/.exec(r.stdout)?.[1] ?? '';
-    t.same(dpa.split(',').sort(), [dp('br0'), dp(p2), dp(p3)].sort(), `flood to the other ports: ${r.stdout}`);
+    t.same(
+      dpa.split(',').sort(),
+      [dp('br0'), dp(p2), dp(p3)].sort(),
+      `flood to the other ports: ${r.stdout}`,
+    );
 
     // 2. Inject frames: p1 -> broadcast (learns 01 on p1), then p2 -> 01 goes only to p1.
     r = await appctl('netdev-dummy/receive', p1, bcast);

@@ -128,3 +128,30 @@ t.test('remove, findExact and versions', (t) => {
   t.equal(cls.subtableCount, 1);
   t.end();
 });
+
+t.test('lookup agrees with a linear scan after random removals', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(arbRule, { maxLength: 40 }),
+      fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }),
+      fc.array(arbPacket, { minLength: 1, maxLength: 8 }),
+      (specs, drop, pkts) => {
+        const cls = new Classifier<number>();
+        const rules = specs.map(build);
+        rules.forEach((r) => cls.insert(r));
+        const kept = rules.filter((r, i) => {
+          if (drop[i]) {
+            cls.remove(r);
+            return false;
+          }
+          return true;
+        });
+        if (cls.size !== kept.length) return false;
+        return pkts.every((p) => cls.lookup(p)?.priority === oracle(kept, p)?.priority);
+      },
+    ),
+    { seed: 777, numRuns: 300 },
+  );
+  t.pass('300 random insert/remove sets');
+  t.end();
+});
