@@ -1,0 +1,815 @@
+// tsvswitch native addon: AF_PACKET sockets for the userspace datapath.
+//
+// Mechanism only; every policy decision (slot sizes, what to drop, how to count, when to poll)
+// is taken by datapath/netdev-afpacket.ts. One PacketSocket wraps one SOCK_RAW/ETH_P_ALL socket
+// bound to one interface. Frames move in batches with one syscall per batch (recvmmsg /
+// sendmmsg) between the kernel and memory that JavaScript owns (typed arrays the caller
+// passes in), so the hot path allocates nothing per packet. Readiness is a libuv poll handle
+// on the socket calling a JS function. No global state: the addon is safe to load in several
+// worker threads.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <linux/sockios.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace {
+
+// Largest batch one recv/send call handles (callers loop for more).
+constexpr int kMaxBatch = 256;
+
+// Bits of the per-frame metadata word written by recv() (low 8 bits: sll_pkttype).
+constexpr int kMetaVlanRestored = 1 << 8;  // an 802.1Q/802.1ad tag was re-inserted
+constexpr int kMetaTruncated = 1 << 9;     // the frame did not fit its slot; len = full length
+constexpr int kMetaCsumNotReady = 1 << 10; // TP_STATUS_CSUMNOTREADY: L4 checksum unfinished
+constexpr int kMetaCsumValid = 1 << 11;    // TP_STATUS_CSUM_VALID
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &what) {
+  std::string msg = what + ": " + syscall + ": " + strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  const char *code = nullptr;
+  switch (err) {
+#define C(x)                                                                                       \
+  case x:                                                                                          \
+    code = #x;                                                                                     \
+    break;
+    C(EPERM) C(ENOENT) C(ENODEV) C(ENXIO) C(EACCES) C(EINVAL) C(EBADF) C(ENETDOWN) C(EMSGSIZE)
+    C(ENOBUFS) C(EAGAIN) C(EADDRNOTAVAIL) C(EBUSY) C(EOPNOTSUPP) C(ENOMEM) C(ERANGE)
+#undef C
+  default:
+    break;
+  }
+  if (code != nullptr) e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+// Runs `fn` with the calling thread inside the network namespace at `path` (empty: the
+// current one) and switches back before returning. Network namespaces are per thread, and a
+// socket stays in the namespace it was created in, so this is all a socket needs.
+template <typename F>
+int InNetns(Napi::Env env, const std::string &path, F fn) {
+  if (path.empty()) return fn();
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) throw ErrnoError(env, errno, "open", "/proc/thread-self/ns/net");
+  int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int e = errno;
+    close(self);
+    throw ErrnoError(env, e, "open", "netns " + path);
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(self);
+    close(target);
+    throw ErrnoError(env, e, "setns", "netns " + path);
+  }
+  close(target);
+  int r = fn();
+  int saved = errno;
+  if (setns(self, CLONE_NEWNET) < 0) {
+    // The thread would stay in the wrong namespace: nothing sane can continue.
+    Napi::Error::Fatal("tsvs_afpacket", "setns back to the original network namespace failed");
+  }
+  close(self);
+  errno = saved;
+  return r;
+}
+
+class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "PacketSocket",
+        {
+            InstanceAccessor<&PacketSocket::GetFd>("fd"),
+            InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
+            InstanceAccessor<&PacketSocket::GetLastErrno>("lastErrno"),
+            InstanceAccessor<&PacketSocket::GetLastSentBytes>("lastSentBytes"),
+            InstanceMethod<&PacketSocket::Recv>("recv"),
+            InstanceMethod<&PacketSocket::Send>("send"),
+            InstanceMethod<&PacketSocket::StartPoll>("startPoll"),
+            InstanceMethod<&PacketSocket::StopPoll>("stopPoll"),
+            InstanceMethod<&PacketSocket::GetFlags>("getFlags"),
+            InstanceMethod<&PacketSocket::SetFlags>("setFlags"),
+            InstanceMethod<&PacketSocket::GetLink>("getLink"),
+            InstanceMethod<&PacketSocket::GetMtu>("getMtu"),
+            InstanceMethod<&PacketSocket::SetMtu>("setMtu"),
+            InstanceMethod<&PacketSocket::GetMac>("getMac"),
+            InstanceMethod<&PacketSocket::SetMac>("setMac"),
+            InstanceMethod<&PacketSocket::GetName>("getName"),
+            InstanceMethod<&PacketSocket::Statistics>("statistics"),
+            InstanceMethod<&PacketSocket::SetupRing>("setupRing"),
+            InstanceMethod<&PacketSocket::RingRecv>("ringRecv"),
+            InstanceMethod<&PacketSocket::Close>("close"),
+        });
+  }
+
+  // new PacketSocket(ifname, { netns?, promisc?, ignoreOutgoing?, auxdata?, qdiscBypass?,
+  //                             rcvbuf?, sndbuf? })
+  PacketSocket(const Napi::CallbackInfo &info) : Napi::ObjectWrap<PacketSocket>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "PacketSocket(ifname, options?)");
+    ifname_ = info[0].As<Napi::String>().Utf8Value();
+    if (ifname_.empty() || ifname_.size() >= IFNAMSIZ)
+      throw Napi::RangeError::New(env, "bad interface name");
+    Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>()
+                                                                : Napi::Object::New(env);
+    std::string netns = StrOpt(opts, "netns");
+    bool promisc = BoolOpt(opts, "promisc", true);
+    bool ignoreOut = BoolOpt(opts, "ignoreOutgoing", true);
+    bool auxdata = BoolOpt(opts, "auxdata", true);
+    bool bypass = BoolOpt(opts, "qdiscBypass", false);
+    int rcvbuf = IntOpt(opts, "rcvbuf", 0);
+    int sndbuf = IntOpt(opts, "sndbuf", 0);
+
+    int fd = InNetns(env, netns, [] {
+      return socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    });
+    if (fd < 0) throw ErrnoError(env, errno, "socket", "AF_PACKET");
+    fd_ = fd;
+    try {
+      struct ifreq ifr;
+      PrepIfreq(&ifr);
+      if (ioctl(fd_, SIOCGIFINDEX, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+      ifindex_ = ifr.ifr_ifindex;
+
+      int one = 1;
+      if (auxdata && setsockopt(fd_, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_AUXDATA");
+      // PACKET_IGNORE_OUTGOING exists since Linux 4.20; older kernels report frames other
+      // sockets transmit as PACKET_OUTGOING, which the caller can still filter by pkttype.
+      if (ignoreOut &&
+          setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 &&
+          errno != ENOPROTOOPT)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_IGNORE_OUTGOING");
+      if (bypass && setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_QDISC_BYPASS");
+      if (rcvbuf > 0 && setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+          setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "SO_RCVBUF");
+      if (sndbuf > 0 && setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0 &&
+          setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "SO_SNDBUF");
+
+      struct sockaddr_ll sll;
+      memset(&sll, 0, sizeof sll);
+      sll.sll_family = AF_PACKET;
+      sll.sll_protocol = htons(ETH_P_ALL);
+      sll.sll_ifindex = ifindex_;
+      if (bind(fd_, reinterpret_cast<struct sockaddr *>(&sll), sizeof sll) < 0)
+        throw ErrnoError(env, errno, "bind", ifname_);
+
+      if (promisc) {
+        // Refcounted by the kernel and dropped when the socket closes, unlike IFF_PROMISC.
+        struct packet_mreq mr;
+        memset(&mr, 0, sizeof mr);
+        mr.mr_ifindex = ifindex_;
+        mr.mr_type = PACKET_MR_PROMISC;
+        if (setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0)
+          throw ErrnoError(env, errno, "setsockopt", "PACKET_ADD_MEMBERSHIP");
+      }
+    } catch (...) {
+      close(fd_);
+      fd_ = -1;
+      throw;
+    }
+
+    for (int i = 0; i < kMaxBatch; i++) {
+      struct msghdr &h = rxmsg_[i].msg_hdr;
+      memset(&h, 0, sizeof h);
+      h.msg_iov = &rxiov_[i];
+      h.msg_iovlen = 1;
+      struct msghdr &t = txmsg_[i].msg_hdr;
+      memset(&t, 0, sizeof t);
+      t.msg_iov = &txiov_[i];
+      t.msg_iovlen = 1;
+    }
+  }
+
+  ~PacketSocket() override { Release(); }
+
+private:
+  static std::string StrOpt(Napi::Object o, const char *k) {
+    Napi::Value v = o.Get(k);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  }
+  static bool BoolOpt(Napi::Object o, const char *k, bool dflt) {
+    Napi::Value v = o.Get(k);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+  }
+  static int IntOpt(Napi::Object o, const char *k, int dflt) {
+    Napi::Value v = o.Get(k);
+    return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
+  }
+
+  void PrepIfreq(struct ifreq *ifr) {
+    memset(ifr, 0, sizeof *ifr);
+    memcpy(ifr->ifr_name, ifname_.data(), ifname_.size());
+  }
+
+  void Check(Napi::Env env) {
+    if (fd_ < 0) throw Napi::Error::New(env, "PacketSocket " + ifname_ + " is closed");
+  }
+
+  // Borrowed view of a Uint8Array/Int32Array argument.
+  template <typename T>
+  static T *ArrayArg(const Napi::CallbackInfo &info, size_t i, napi_typedarray_type type,
+                     size_t *len, const char *what) {
+    Napi::Value v = info[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+      throw Napi::TypeError::New(info.Env(), std::string(what) + " has the wrong type");
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    *len = ta.ElementLength();
+    return reinterpret_cast<T *>(static_cast<uint8_t *>(ta.ArrayBuffer().Data()) +
+                                 ta.ByteOffset());
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value GetIfindex(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), ifindex_);
+  }
+  Napi::Value GetLastErrno(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), lastErrno_);
+  }
+  Napi::Value GetLastSentBytes(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(lastSentBytes_));
+  }
+
+  // recv(buf: Uint8Array, slotSize, headroom, max, offs: Int32Array, lens: Int32Array,
+  //      meta: Int32Array) -> count
+  //
+  // Slot i is buf[i*slotSize, (i+1)*slotSize); the kernel writes frame i at
+  // slot + headroom. When auxdata says the kernel stripped a VLAN tag, the 12 address bytes
+  // are moved 4 bytes left and the tag written after them, so the frame starts at
+  // slot + headroom - 4 (headroom must be >= 4 for that). offs[i]/lens[i] give the frame's
+  // offset in buf and length; meta[i] the pkttype and kMeta* bits. A truncated frame has
+  // kMetaTruncated and its full length in lens[i]. Returns 0 when nothing is waiting.
+  Napi::Value Recv(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (info.Length() < 7) throw Napi::TypeError::New(env, "recv: 7 arguments");
+    size_t bufLen, offsLen, lensLen, metaLen;
+    uint8_t *buf = ArrayArg<uint8_t>(info, 0, napi_uint8_array, &bufLen, "buf");
+    int64_t slot = info[1].As<Napi::Number>().Int64Value();
+    int64_t headroom = info[2].As<Napi::Number>().Int64Value();
+    int64_t max = info[3].As<Napi::Number>().Int64Value();
+    int32_t *offs = ArrayArg<int32_t>(info, 4, napi_int32_array, &offsLen, "offs");
+    int32_t *lens = ArrayArg<int32_t>(info, 5, napi_int32_array, &lensLen, "lens");
+    int32_t *meta = ArrayArg<int32_t>(info, 6, napi_int32_array, &metaLen, "meta");
+    if (slot <= headroom || headroom < 0 || slot > (1 << 20))
+      throw Napi::RangeError::New(env, "recv: bad slot size or headroom");
+    if (max > kMaxBatch) max = kMaxBatch;
+    if (max > static_cast<int64_t>(bufLen / slot)) max = bufLen / slot;
+    if (max > static_cast<int64_t>(offsLen)) max = offsLen;
+    if (max > static_cast<int64_t>(lensLen)) max = lensLen;
+    if (max > static_cast<int64_t>(metaLen)) max = metaLen;
+    if (max <= 0) return Napi::Number::New(env, 0);
+
+    const size_t cap = slot - headroom;
+    for (int i = 0; i < max; i++) {
+      rxiov_[i].iov_base = buf + i * slot + headroom;
+      rxiov_[i].iov_len = cap;
+      struct msghdr &h = rxmsg_[i].msg_hdr;
+      h.msg_name = &rxaddr_[i];
+      h.msg_namelen = sizeof rxaddr_[i];
+      h.msg_control = rxctl_[i].buf;
+      h.msg_controllen = sizeof rxctl_[i].buf;
+      h.msg_flags = 0;
+    }
+    int n = recvmmsg(fd_, rxmsg_, max, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Napi::Number::New(env, 0);
+      throw ErrnoError(env, errno, "recvmmsg", ifname_);
+    }
+    for (int i = 0; i < n; i++) {
+      struct msghdr &h = rxmsg_[i].msg_hdr;
+      uint8_t *frame = buf + i * slot + headroom;
+      size_t len = rxmsg_[i].msg_len;
+      int m = rxaddr_[i].sll_pkttype & 0xff;
+      if ((h.msg_flags & MSG_TRUNC) || len > cap) {
+        m |= kMetaTruncated;
+        offs[i] = i * slot + headroom;
+        lens[i] = static_cast<int32_t>(len);
+        meta[i] = m;
+        continue;
+      }
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA ||
+            c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata)))
+          continue;
+        struct tpacket_auxdata aux;
+        memcpy(&aux, CMSG_DATA(c), sizeof aux);
+        if (aux.tp_status & TP_STATUS_CSUMNOTREADY) m |= kMetaCsumNotReady;
+        if (aux.tp_status & TP_STATUS_CSUM_VALID) m |= kMetaCsumValid;
+        if (((aux.tp_status & TP_STATUS_VLAN_VALID) || aux.tp_vlan_tci != 0) && len >= 12 &&
+            headroom >= 4) {
+          uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid
+                                                                      : ETH_P_8021Q;
+          memmove(frame - 4, frame, 12);
+          frame -= 4;
+          frame[12] = tpid >> 8;
+          frame[13] = tpid & 0xff;
+          frame[14] = aux.tp_vlan_tci >> 8;
+          frame[15] = aux.tp_vlan_tci & 0xff;
+          len += 4;
+          m |= kMetaVlanRestored;
+        }
+      }
+      offs[i] = static_cast<int32_t>(frame - buf);
+      lens[i] = static_cast<int32_t>(len);
+      meta[i] = m;
+    }
+    return Napi::Number::New(env, n);
+  }
+
+  // send(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count) -> sent
+  //
+  // Frame i is bufs[offs[i], offs[i]+lens[i]) (or bufs[i][...] when bufs is an array). Frames
+  // the kernel refuses (EMSGSIZE, ENETDOWN, ...) are skipped and the rest still sent; a full
+  // queue (EAGAIN/ENOBUFS) ends the call. Returns the number sent; lastErrno holds the last
+  // refusal's errno (0 if none) and lastSentBytes the bytes of the frames sent.
+  Napi::Value Send(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (info.Length() < 4) throw Napi::TypeError::New(env, "send: 4 arguments");
+    size_t offsLen, lensLen;
+    int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
+    int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
+    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    if (count < 0 || count > static_cast<int64_t>(offsLen) ||
+        count > static_cast<int64_t>(lensLen))
+      throw Napi::RangeError::New(env, "send: bad count");
+    Napi::Value b = info[0];
+    bool one = b.IsTypedArray();
+    Napi::Array arr;
+    uint8_t *base = nullptr;
+    size_t baseLen = 0;
+    if (one) {
+      base = ArrayArg<uint8_t>(info, 0, napi_uint8_array, &baseLen, "bufs");
+    } else if (b.IsArray()) {
+      arr = b.As<Napi::Array>();
+      if (arr.Length() < count) throw Napi::RangeError::New(env, "send: bufs too short");
+    } else {
+      throw Napi::TypeError::New(env, "send: bufs must be a Uint8Array or an array of them");
+    }
+    lastErrno_ = 0;
+    lastSentBytes_ = 0;
+    int64_t sent = 0;
+    int64_t i = 0;
+    while (i < count) {
+      int k = 0;
+      for (; k < kMaxBatch && i + k < count; k++) {
+        int64_t j = i + k;
+        uint8_t *p;
+        size_t plen;
+        if (one) {
+          p = base;
+          plen = baseLen;
+        } else {
+          Napi::Value e = arr.Get(static_cast<uint32_t>(j));
+          if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+            throw Napi::TypeError::New(env, "send: bufs[i] must be a Uint8Array");
+          Napi::Uint8Array u = e.As<Napi::Uint8Array>();
+          p = u.Data();
+          plen = u.ElementLength();
+        }
+        int32_t o = offs[j], l = lens[j];
+        if (o < 0 || l < 0 || static_cast<size_t>(o) + static_cast<size_t>(l) > plen)
+          throw Napi::RangeError::New(env, "send: frame outside its buffer");
+        txiov_[k].iov_base = p + o;
+        txiov_[k].iov_len = l;
+      }
+      int r = sendmmsg(fd_, txmsg_, k, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int q = 0; q < r; q++) lastSentBytes_ += txiov_[q].iov_len;
+        sent += r;
+        i += r;
+        continue;
+      }
+      int e = r < 0 ? errno : EAGAIN;
+      if (e == EINTR) continue;
+      lastErrno_ = e;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) break;
+      i++; // this frame is refused (too big, link down, ...); try the rest
+    }
+    return Napi::Number::New(env, static_cast<double>(sent));
+  }
+
+  // startPoll(cb): calls cb() from the event loop whenever the socket is readable (level
+  // triggered) until stopPoll() or close().
+  Napi::Value StartPoll(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (info.Length() < 1 || !info[0].IsFunction())
+      throw Napi::TypeError::New(env, "startPoll(cb)");
+    cb_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!poll_) {
+      uv_loop_t *loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+        throw Napi::Error::New(env, "no libuv loop");
+      poll_ = new uv_poll_t;
+      int r = uv_poll_init_socket(loop, poll_, fd_);
+      if (r < 0) {
+        delete poll_;
+        poll_ = nullptr;
+        throw ErrnoError(env, -r, "uv_poll_init", ifname_);
+      }
+      poll_->data = this;
+      asyncCtx_ = std::make_unique<Napi::AsyncContext>(env, "tsvs.PacketSocket", Value());
+    }
+    int r = uv_poll_start(poll_, UV_READABLE, OnPoll);
+    if (r < 0) throw ErrnoError(env, -r, "uv_poll_start", ifname_);
+    if (!polling_) {
+      polling_ = true;
+      Ref(); // keep this object alive while the loop can call into it
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value StopPoll(const Napi::CallbackInfo &info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (poll_ && polling_) uv_poll_stop(poll_);
+    if (polling_) {
+      polling_ = false;
+      Unref();
+    }
+  }
+
+  static void OnPoll(uv_poll_t *h, int status, int events) {
+    PacketSocket *self = static_cast<PacketSocket *>(h->data);
+    if (self == nullptr || !self->polling_ || self->cb_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    try {
+      self->cb_.MakeCallback(self->Value(), {Napi::Number::New(env, status)},
+                             *self->asyncCtx_);
+    } catch (const Napi::Error &e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  Napi::Value GetFlags(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    if (ioctl(fd_, SIOCGIFFLAGS, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return Napi::Number::New(env, static_cast<uint16_t>(ifr.ifr_flags));
+  }
+
+  // setFlags(set, clear): sets then clears IFF_* bits (e.g. IFF_UP).
+  Napi::Value SetFlags(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    int set = info[0].As<Napi::Number>().Int32Value();
+    int clear = info[1].As<Napi::Number>().Int32Value();
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    if (ioctl(fd_, SIOCGIFFLAGS, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    ifr.ifr_flags = static_cast<short>((ifr.ifr_flags | set) & ~clear);
+    if (ioctl(fd_, SIOCSIFFLAGS, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return env.Undefined();
+  }
+
+  // getLink() -> 1 (carrier), 0 (none) or -1 (the driver cannot tell): ETHTOOL_GLINK, which
+  // reads the carrier at once, while IFF_RUNNING follows it through the kernel's deferred
+  // link-watch work.
+  Napi::Value GetLink(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ethtool_value ev;
+    memset(&ev, 0, sizeof ev);
+    ev.cmd = ETHTOOL_GLINK;
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    ifr.ifr_data = reinterpret_cast<char *>(&ev);
+    if (ioctl(fd_, SIOCETHTOOL, &ifr) < 0) {
+      if (errno == EOPNOTSUPP || errno == ENOTSUP || errno == EINVAL)
+        return Napi::Number::New(env, -1);
+      throw ErrnoError(env, errno, "ioctl", ifname_);
+    }
+    return Napi::Number::New(env, ev.data ? 1 : 0);
+  }
+
+  Napi::Value GetMtu(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    if (ioctl(fd_, SIOCGIFMTU, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return Napi::Number::New(env, ifr.ifr_mtu);
+  }
+
+  Napi::Value SetMtu(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    ifr.ifr_mtu = info[0].As<Napi::Number>().Int32Value();
+    if (ioctl(fd_, SIOCSIFMTU, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return env.Undefined();
+  }
+
+  Napi::Value GetMac(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    if (ioctl(fd_, SIOCGIFHWADDR, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, 6);
+    memcpy(out.Data(), ifr.ifr_hwaddr.sa_data, 6);
+    return out;
+  }
+
+  Napi::Value SetMac(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (info.Length() < 1 || !info[0].IsTypedArray())
+      throw Napi::TypeError::New(env, "setMac(Uint8Array(6))");
+    size_t n;
+    uint8_t *mac = ArrayArg<uint8_t>(info, 0, napi_uint8_array, &n, "mac");
+    if (n != 6) throw Napi::RangeError::New(env, "an Ethernet address has 6 bytes");
+    struct ifreq ifr;
+    PrepIfreq(&ifr);
+    ifr.ifr_hwaddr.sa_family = 1; // ARPHRD_ETHER
+    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+    if (ioctl(fd_, SIOCSIFHWADDR, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return env.Undefined();
+  }
+
+  // The interface's current name (looked up by ifindex, so a rename shows).
+  Napi::Value GetName(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_ifindex = ifindex_;
+    if (ioctl(fd_, SIOCGIFNAME, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+    return Napi::String::New(env, ifr.ifr_name);
+  }
+
+  // statistics() -> [packets, drops] counted by the kernel since the previous call
+  // (PACKET_STATISTICS resets on read).
+  Napi::Value Statistics(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    struct tpacket_stats st;
+    socklen_t len = sizeof st;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0)
+      throw ErrnoError(env, errno, "getsockopt", "PACKET_STATISTICS");
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(0u, Napi::Number::New(env, st.tp_packets));
+    r.Set(1u, Napi::Number::New(env, st.tp_drops));
+    return r;
+  }
+
+
+  // setupRing(frameSize, frameCount) -> ArrayBuffer
+  //
+  // Switches the socket's receive path to a TPACKET_V2 ring of `frameCount` frames of
+  // `frameSize` bytes (rounded up to 16) and returns the mapped ring as an external
+  // ArrayBuffer. After this, frames are read with ringRecv (recv would see nothing). The
+  // mapping outlives close(): it is unmapped when the ArrayBuffer is collected, and close()
+  // detaches the ArrayBuffer so JS cannot read freed frames.
+  Napi::Value SetupRing(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (ring_ != nullptr) throw Napi::Error::New(env, "setupRing: the ring is already set up");
+    int64_t fsz = info[0].As<Napi::Number>().Int64Value();
+    int64_t fcount = info[1].As<Napi::Number>().Int64Value();
+    const long page = sysconf(_SC_PAGESIZE);
+    fsz = (fsz + TPACKET_ALIGNMENT - 1) & ~static_cast<int64_t>(TPACKET_ALIGNMENT - 1);
+    if (fsz < static_cast<int64_t>(TPACKET2_HDRLEN) + 64 || fsz > (1 << 20) || fcount < 8 ||
+        fcount > (1 << 20))
+      throw Napi::RangeError::New(env, "setupRing: bad frame size or count");
+    // Blocks of at least 64 KiB and whole pages, each holding whole frames.
+    int64_t bsz = ((std::max<int64_t>(fsz, 65536) + page - 1) / page) * page;
+    int64_t perBlock = bsz / fsz;
+    int64_t blocks = (fcount + perBlock - 1) / perBlock;
+    int v = TPACKET_V2;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
+      throw ErrnoError(env, errno, "setsockopt", "PACKET_VERSION");
+    struct tpacket_req req;
+    req.tp_block_size = static_cast<unsigned>(bsz);
+    req.tp_block_nr = static_cast<unsigned>(blocks);
+    req.tp_frame_size = static_cast<unsigned>(fsz);
+    req.tp_frame_nr = static_cast<unsigned>(blocks * perBlock);
+    if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0)
+      throw ErrnoError(env, errno, "setsockopt", "PACKET_RX_RING");
+    size_t len = static_cast<size_t>(bsz) * blocks;
+    void *m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED) throw ErrnoError(env, errno, "mmap", "PACKET_RX_RING");
+    ring_ = static_cast<uint8_t *>(m);
+    ringLen_ = len;
+    frameSize_ = static_cast<size_t>(fsz);
+    blockSize_ = static_cast<size_t>(bsz);
+    perBlock_ = static_cast<size_t>(perBlock);
+    frameNr_ = static_cast<size_t>(blocks * perBlock);
+    head_ = 0;
+    held_ = 0;
+    // The mapping is shared by this object and the ArrayBuffer: close() unmaps it after
+    // detaching the ArrayBuffer; otherwise (the object collected without close) the
+    // ArrayBuffer's finalizer does. Whoever comes second frees the record.
+    mapping_ = new Mapping{m, len, true};
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, m, len,
+        [](Napi::Env, void *, Mapping *mp) {
+          if (mp->mapped) munmap(mp->addr, mp->len);
+          delete mp;
+        },
+        mapping_);
+    ringRef_ = Napi::Persistent(ab);
+    return ab;
+  }
+
+  uint8_t *RingFrame(size_t i) const {
+    return ring_ + (i / perBlock_) * blockSize_ + (i % perBlock_) * frameSize_;
+  }
+
+  // ringRecv(max, offs, lens, meta) -> count
+  //
+  // Hands the frames ready in the ring (up to max) to JS: offsets into the ring ArrayBuffer,
+  // lengths and metadata as recv() writes them (VLAN tags restored in place). The frames
+  // handed out by the previous call are given back to the kernel first, so a frame is valid
+  // until the next ringRecv or close.
+  Napi::Value RingRecv(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (ring_ == nullptr) throw Napi::Error::New(env, "ringRecv: no ring (call setupRing)");
+    int64_t max = info[0].As<Napi::Number>().Int64Value();
+    size_t offsLen, lensLen, metaLen;
+    int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
+    int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
+    int32_t *meta = ArrayArg<int32_t>(info, 3, napi_int32_array, &metaLen, "meta");
+    ReleaseHeld();
+    if (max > static_cast<int64_t>(offsLen)) max = offsLen;
+    if (max > static_cast<int64_t>(lensLen)) max = lensLen;
+    if (max > static_cast<int64_t>(metaLen)) max = metaLen;
+    if (max > static_cast<int64_t>(frameNr_)) max = frameNr_;
+    int n = 0;
+    while (n < max) {
+      uint8_t *f = RingFrame((head_ + n) % frameNr_);
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(f);
+      uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (!(status & TP_STATUS_USER)) break;
+      auto *sll = reinterpret_cast<struct sockaddr_ll *>(f + TPACKET_ALIGN(sizeof *h));
+      int m = sll->sll_pkttype & 0xff;
+      size_t mac = h->tp_mac;
+      size_t len = h->tp_snaplen;
+      if (status & TP_STATUS_CSUMNOTREADY) m |= kMetaCsumNotReady;
+      if (status & TP_STATUS_CSUM_VALID) m |= kMetaCsumValid;
+      if (h->tp_len > h->tp_snaplen) {
+        m |= kMetaTruncated;
+        len = h->tp_len;
+      } else if (((status & TP_STATUS_VLAN_VALID) || h->tp_vlan_tci != 0) && len >= 12 &&
+                 mac >= TPACKET2_HDRLEN + 4) {
+        uint16_t tpid =
+            (status & TP_STATUS_VLAN_TPID_VALID) ? h->tp_vlan_tpid : ETH_P_8021Q;
+        uint8_t *fr = f + mac;
+        memmove(fr - 4, fr, 12);
+        fr[8] = tpid >> 8;
+        fr[9] = tpid & 0xff;
+        fr[10] = h->tp_vlan_tci >> 8;
+        fr[11] = h->tp_vlan_tci & 0xff;
+        mac -= 4;
+        len += 4;
+        m |= kMetaVlanRestored;
+      }
+      offs[n] = static_cast<int32_t>(f + mac - ring_);
+      lens[n] = static_cast<int32_t>(len);
+      meta[n] = m;
+      n++;
+    }
+    held_ = n;
+    return Napi::Number::New(env, n);
+  }
+
+  void ReleaseHeld() {
+    for (size_t i = 0; i < held_; i++) {
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(RingFrame((head_ + i) % frameNr_));
+      __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    }
+    head_ = (head_ + held_) % (frameNr_ ? frameNr_ : 1);
+    held_ = 0;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    if (!ringRef_.IsEmpty()) {
+      // JS may still hold views of the ring: detach it so they read nothing, then unmap now.
+      // Unmapping here matters: while mapped, the socket outlives close(fd), and libuv may
+      // not have removed it from its epoll set yet (it defers that when a poll callback
+      // stops polling), leaving a stale registration behind for the fd's next user.
+      Napi::ArrayBuffer ab = ringRef_.Value();
+      if (!ab.IsDetached()) ab.Detach();
+      if (mapping_ != nullptr && mapping_->mapped) {
+        munmap(mapping_->addr, mapping_->len);
+        mapping_->mapped = false;
+      }
+    }
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (polling_) StopPolling();
+    cb_.Reset();
+    if (poll_) {
+      poll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t *>(poll_),
+               [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+      poll_ = nullptr;
+    }
+    asyncCtx_.reset();
+    ringRef_.Reset();
+    mapping_ = nullptr; // from now on the ArrayBuffer's finalizer owns the record
+    ring_ = nullptr;
+    held_ = 0;
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  std::string ifname_;
+  int fd_ = -1;
+  int ifindex_ = 0;
+  int lastErrno_ = 0;
+  int64_t lastSentBytes_ = 0;
+  uint8_t *ring_ = nullptr; // owned by the ArrayBuffer in ringRef_ (unmapped by its finalizer)
+  size_t ringLen_ = 0, frameSize_ = 0, blockSize_ = 0, perBlock_ = 0, frameNr_ = 0;
+  size_t head_ = 0, held_ = 0;
+  Napi::Reference<Napi::ArrayBuffer> ringRef_;
+  struct Mapping {
+    void *addr;
+    size_t len;
+    bool mapped;
+  };
+  Mapping *mapping_ = nullptr;
+  uv_poll_t *poll_ = nullptr;
+  bool polling_ = false;
+  Napi::FunctionReference cb_;
+  std::unique_ptr<Napi::AsyncContext> asyncCtx_;
+
+  struct mmsghdr rxmsg_[kMaxBatch];
+  struct iovec rxiov_[kMaxBatch];
+  struct sockaddr_ll rxaddr_[kMaxBatch];
+  struct Ctl {
+    alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata)) + 64];
+  } rxctl_[kMaxBatch];
+  struct mmsghdr txmsg_[kMaxBatch];
+  struct iovec txiov_[kMaxBatch];
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("PacketSocket", PacketSocket::Define(env));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("META_PKTTYPE_MASK", Napi::Number::New(env, static_cast<double>(0xff)));
+  c.Set("META_VLAN_RESTORED", Napi::Number::New(env, static_cast<double>(kMetaVlanRestored)));
+  c.Set("META_TRUNCATED", Napi::Number::New(env, static_cast<double>(kMetaTruncated)));
+  c.Set("META_CSUM_NOT_READY", Napi::Number::New(env, static_cast<double>(kMetaCsumNotReady)));
+  c.Set("META_CSUM_VALID", Napi::Number::New(env, static_cast<double>(kMetaCsumValid)));
+  c.Set("PACKET_HOST", Napi::Number::New(env, static_cast<double>(PACKET_HOST)));
+  c.Set("PACKET_BROADCAST", Napi::Number::New(env, static_cast<double>(PACKET_BROADCAST)));
+  c.Set("PACKET_MULTICAST", Napi::Number::New(env, static_cast<double>(PACKET_MULTICAST)));
+  c.Set("PACKET_OTHERHOST", Napi::Number::New(env, static_cast<double>(PACKET_OTHERHOST)));
+  c.Set("PACKET_OUTGOING", Napi::Number::New(env, static_cast<double>(PACKET_OUTGOING)));
+  c.Set("IFF_UP", Napi::Number::New(env, static_cast<double>(IFF_UP)));
+  c.Set("IFF_RUNNING", Napi::Number::New(env, static_cast<double>(IFF_RUNNING)));
+  c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
+  c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
+  exports.Set("constants", c);
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  return exports;
+}
+
+} // namespace
+
+NODE_API_MODULE(tsvs_afpacket, Init)
