@@ -14,6 +14,7 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { realClock } from '../lib/clock.js';
 import { counter } from '../lib/counters.js';
+import { getLogger } from '../lib/log.js';
 import { FLOW_KEY_WORDS, W, keyEquals, type FlowKey } from '../lib/packet/flow-key.js';
 import type { DpAction, UserspaceCookie } from './actions.js';
 import { validateActions } from './actions.js';
@@ -40,6 +41,7 @@ import { PacketPool } from './packet.js';
 /** Most recirculations of one packet before it is dropped (as OVS's MAX_RECIRC_DEPTH). */
 export const MAX_RECIRC_DEPTH = 6;
 
+const log = getLogger('dpif_netdev');
 const cRxInvalid = counter(
   'datapath_drop_rx_invalid_packet',
   'dpif_netdev',
@@ -460,7 +462,8 @@ export class DpifNetdev implements Dpif {
         let n: number;
         try {
           n = port.netdev.recvBatch(b, Math.min(left, MAX_BURST));
-        } catch {
+        } catch (e) {
+          log.warn({ port: port.port, err: (e as Error).message }, 'receive failed');
           this.nPortErrors++;
           cPortError.total++;
           break;

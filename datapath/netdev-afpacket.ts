@@ -162,7 +162,7 @@ export class AfPacketNetdev implements Netdev {
   private readable: (() => void) | undefined;
   private armed = false;
   private polling = false;
-  private readonly onPoll = (): void => this.pollFired();
+  private readonly onPoll = (status?: number): void => this.pollFired(status ?? 0);
   /** Called on close (the provider's registry uses it). */
   onClose: (() => void) | undefined;
 
@@ -312,10 +312,28 @@ export class AfPacketNetdev implements Netdev {
     const c = this.native.constants;
     for (;;) {
       const buf = this.rxBuf;
-      const n =
-        this.ring !== undefined
-          ? this.sock.ringRecv(lim, offs, lens, meta)
-          : this.sock.recv(buf, this.slotSize, RX_HEADROOM, lim, offs, lens, meta);
+      let n: number;
+      try {
+        n =
+          this.ring !== undefined
+            ? this.sock.ringRecv(lim, offs, lens, meta)
+            : this.sock.recv(buf, this.slotSize, RX_HEADROOM, lim, offs, lens, meta);
+      } catch (e) {
+        // The link went down (or was down when the socket was bound): the kernel reports it once
+        // as ENETDOWN/ENXIO. Count it and wait for the next readiness event, as for "no data".
+        const code = (e as { code?: string }).code;
+        if (
+          code === 'ENETDOWN' ||
+          code === 'ENXIO' ||
+          /Network is down|No such device or address/.test((e as Error).message)
+        ) {
+          this.st.rxErrors++;
+          batch.count = 0;
+          this.rearm();
+          return 0;
+        }
+        throw e;
+      }
       if (n === 0) {
         batch.count = 0;
         this.rearm();
@@ -366,8 +384,14 @@ export class AfPacketNetdev implements Netdev {
     }
   }
 
-  private pollFired(): void {
+  private pollFired(status: number): void {
     if (this.closed) return;
+    if (status < 0) {
+      // libuv stopped the handle itself (a socket error such as ENETDOWN raises POLLERR): note it,
+      // so that the next rearm starts polling again once recvBatch has consumed the error.
+      this.polling = false;
+      this.sock.stopPoll();
+    }
     const cb = this.readable;
     if (!this.armed || cb === undefined) {
       // Nobody waits for this edge: stop polling until recvBatch empties the queue again.

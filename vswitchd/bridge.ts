@@ -9,8 +9,10 @@
  * nothing); one bad interface never stops the others (it gets ofport -1 and a message in
  * Interface.error, with OVS's wording).
  *
- * Not yet here (later issues): opening the interfaces in the datapath (netdevs), internal ports
- * as TAP devices, bonds, fail-mode standalone forwarding, STP/BFD wiring, statistics refresh.
+ * With a datapath, every interface is attached to it (system interfaces through AF_PACKET, dummy
+ * ones in memory) and each bridge gets its xlate (NORMAL, fail modes). Not yet here (later
+ * issues): internal ports as TAP devices, link-state polling after the port is added, bonds,
+ * STP/BFD wiring, Interface.statistics refresh.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -29,6 +31,7 @@ import { Xlate } from '../ofproto/xlate.js';
 import type { DpifNetdev } from '../datapath/dpif-netdev.js';
 import type { Netdev } from '../datapath/netdev.js';
 import { DummyNetdev, dummyNetdevClass } from '../datapath/netdev-dummy.js';
+import { systemNetdevClass, type AfPacketNetdev } from '../datapath/netdev-afpacket.js';
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
@@ -388,7 +391,7 @@ export class BridgeReconciler {
           mac = local ? bridgeMac : this.ifaceMac(name, type);
           const sys = type === '' || type === 'system';
           const attached = this.attach(rb, name, type, irow);
-          const up = type === 'dummy' ? true : sys && this.operUp(name);
+          const up = attached ? attached.netdev.carrier() : sys && this.operUp(name);
           rb.ofproto.addPort({
             ofport,
             name,
@@ -439,8 +442,8 @@ export class BridgeReconciler {
   /**
    * Opens the interface's netdev and adds it to the datapath. Dummy interfaces get a dummy netdev
    * (`netdev-dummy/receive` can inject frames into them); internal ports get an in-memory netdev
-   * until TAP devices exist; system interfaces are attached once the AF_PACKET provider is
-   * available (not yet: they are numbered and visible to OpenFlow but carry no traffic).
+   * until TAP devices exist; system interfaces go through AF_PACKET (native/), brought up as OVS
+   * does. When the addon is not built, a system interface is numbered but carries no traffic.
    */
   private attach(
     rb: RunningBridge,
@@ -454,7 +457,12 @@ export class BridgeReconciler {
     try {
       if (type === 'dummy') netdev = dummyNetdevClass.open(name, smap(irow, 'options'));
       else if (type === 'internal') netdev = new DummyNetdev(name);
-      else return undefined;
+      else if (type === '' || type === 'system') {
+        const sys = systemNetdevClass.open(name, smap(irow, 'options')) as AfPacketNetdev;
+        // OVS brings a port's device up when it adds it.
+        if (!sys.isUp()) sys.setUp(true);
+        netdev = sys;
+      } else return undefined;
     } catch (e) {
       log.warn({ iface: name, err: (e as Error).message }, 'cannot open netdev');
       return undefined;

@@ -35,6 +35,7 @@ export const PEER_PACKAGES = {
   mausezahn: 'netsniff-ng',
   'netsniff-ng': 'netsniff-ng',
   tcpdump: 'tcpdump',
+  ping: 'iputils-ping',
 } as const;
 
 /** A peer named in {@link PEER_PACKAGES}. */
