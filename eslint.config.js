@@ -34,7 +34,17 @@ const ALLOWED = {
   datapath: ['lib'],
   ofproto: ['lib', 'openflow', 'protocols', 'datapath'],
   appctl: ['lib'],
-  vswitchd: ['lib', 'schemas', 'ovsdb', 'openflow', 'protocols', 'ofproto', 'datapath', 'appctl'],
+  vswitchd: [
+    'lib',
+    'schemas',
+    'ovsdb',
+    'openflow',
+    'protocols',
+    'ofproto',
+    'datapath',
+    'appctl',
+    'api',
+  ],
   api: ['lib', 'appctl', 'schemas'],
   topo: ['lib', 'ovsdb'],
 };

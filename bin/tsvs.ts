@@ -7,6 +7,7 @@
  * daemon, unwritable run directory...) or stopped abnormally; 2 usage error.
  */
 import { parseArgs } from 'node:util';
+import { apiComponent, parseApiAddress, type ApiComponent } from '../vswitchd/api-backend.js';
 import { standardComponents } from '../vswitchd/components.js';
 import { Daemon } from '../vswitchd/daemon.js';
 import { packageVersion, resolvePaths, type PathOptions } from '../vswitchd/paths.js';
@@ -34,6 +35,7 @@ Options for start:
                       punix:PATH, tcp:IP:PORT, ssl:IP:PORT; <rundir>/db.sock is always on
   --private-key FILE, --certificate FILE, --ca-cert FILE
                       TLS material for pssl:/ssl: remotes (else from the SSL table)
+  --api [HOST:]PORT   serve the HTTP API, /events and /metrics (default host 127.0.0.1)
   --ovs-paths         use Open vSwitch's locations, for OVS's tools and Mininet:
                       rundir /var/run/openvswitch, db /etc/openvswitch/conf.db
   -h, --help          print this help and exit
@@ -81,6 +83,7 @@ function parse(argv: string[]) {
         'private-key': { type: 'string' },
         certificate: { type: 'string' },
         'ca-cert': { type: 'string' },
+        api: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -133,14 +136,27 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
     shutdown('internal error', 1);
   });
 
+  const components = standardComponents({
+    extraRemotes: values.remote ?? [],
+    ...sslFromFlags(values),
+  });
+  let api: ApiComponent | undefined;
+  if (values.api !== undefined) {
+    let addr;
+    try {
+      addr = parseApiAddress(values.api);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    // Appended: starts after the OVSDB server and the bridges, stops first.
+    api = apiComponent(components, addr);
+    components.push(api);
+  }
   try {
     daemon = await Daemon.start({
       paths,
       logging: paths.logFile === undefined ? { level } : { level, file: paths.logFile },
-      components: standardComponents({
-        extraRemotes: values.remote ?? [],
-        ...sslFromFlags(values),
-      }),
+      components,
     });
   } catch (err) {
     process.stderr.write(`tsvs: cannot start: ${(err as Error).message}\n`);
@@ -149,6 +165,7 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
   process.stdout.write(
     `tsvs ${daemon.version} running (pid ${process.pid}); control socket ${paths.ctl}\n`,
   );
+  if (api?.url) process.stdout.write(`tsvs: HTTP API on ${api.url}\n`);
   if (pending) shutdown(pending.why, pending.code);
 
   await daemon.stopped;

@@ -60,7 +60,7 @@ t.test('two hosts ping each other through a tsvs bridge (NORMAL)', async (t) => 
   const vsctl = (...a: string[]) =>
     runTool('ovs-vsctl', [`--db=unix:${paths.dbSocket}`, '--timeout=10', ...a]);
   const appctl = (...a: string[]) => runTool('ovs-appctl', ['-t', paths.ctl, ...a]);
-  let r = await vsctl(
+  const r = await vsctl(
     'add-br',
     'br0',
     '--',
