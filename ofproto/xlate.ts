@@ -1310,6 +1310,14 @@ export class Xlate {
    * (undefined).
    */
   handleUpcall(req: UpcallRequest): UpcallResult | undefined {
+    return this.translateUpcall(req)?.answer;
+  }
+
+  /**
+   * {@link handleUpcall} that also returns the translation, so the caller can credit the rules
+   * with the statistics of the datapath flow it installs (stats push-back).
+   */
+  translateUpcall(req: UpcallRequest): { answer: UpcallResult; result: XlateResult } | undefined {
     const p = this.portByDp(req.inPort);
     if (!p) return undefined;
     const key = Uint32Array.from(req.key);
@@ -1322,7 +1330,7 @@ export class Xlate {
       mask: r.mask,
     };
     if (r.slow.length > 0) res.install = false;
-    return res;
+    return { answer: res, result: r };
   }
 
   /**

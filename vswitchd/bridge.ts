@@ -168,7 +168,7 @@ export class BridgeReconciler {
   constructor(opts: BridgeReconcilerOptions) {
     this.opts = opts;
     if (opts.dpif) {
-      this.router = new UpcallRouter(opts.dpif);
+      this.router = new UpcallRouter(opts.dpif, opts.clock);
       opts.dpif.setUpcallHandler(this.router);
     }
   }
@@ -191,11 +191,13 @@ export class BridgeReconciler {
     });
     await this.reconcile();
     this.armStatus();
+    this.router?.start();
   }
 
   /** Stops listening and closes every bridge. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.router?.stop();
     this.unsubscribe?.();
     this.opts.clock.clearTimeout(this.statusTimer);
     await this.running;

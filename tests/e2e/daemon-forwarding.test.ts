@@ -109,6 +109,20 @@ t.test(
     t.equal(tx2(2), 1, 'p2 did not (no stale NORMAL megaflow)');
     const stats = (await ofctl('dump-flows', 'br0')).stdout;
     t.match(stats, /n_packets=1,.*in_port=1 actions=output:3/, `rule credited: ${stats}`);
+    // 3b. Later packets of the flow hit the megaflow; their counts are pushed back to the rule.
+    for (let i = 0; i < 5; i++) await appctl('netdev-dummy/receive', p1, bcast);
+    let counted = '';
+    for (let i = 0; i < 30 && !/n_packets=6,/.test(counted); i++) {
+      await sleep(100);
+      counted = (await ofctl('dump-flows', 'br0')).stdout;
+    }
+    t.match(
+      counted,
+      /n_packets=6, n_bytes=\d+,.*in_port=1 actions=output:3/,
+      `stats pushed back: ${counted}`,
+    );
+    const hits = (await appctl('dpctl/show')).stdout;
+    t.match(hits, /hit:[1-9]/, `megaflow hits: ${hits}`);
     // 4. A packet with no rule in secure mode is dropped.
     r = await appctl(
       'ofproto/trace',
