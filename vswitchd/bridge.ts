@@ -26,6 +26,7 @@ import type { Database } from '../ovsdb/database.js';
 import type { Atom, Datum, Row } from '../ovsdb/types.js';
 import type { ControllerConfig } from '../ofproto/connmgr.js';
 import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
+import type { PortVlan, VlanMode } from '../ofproto/normal.js';
 import { UpcallRouter } from '../ofproto/upcall.js';
 import { Xlate } from '../ofproto/xlate.js';
 import type { DpifNetdev } from '../datapath/dpif-netdev.js';
@@ -346,12 +347,16 @@ export class BridgeReconciler {
   private reconcilePorts(rb: RunningBridge, brow: Row, bridgeMac: number, updates: Json[]): void {
     const db = this.opts.db;
     const wantIfaces = new Map<string, Row>();
+    const portOf = new Map<string, Row>();
     for (const pu of uuids(brow, 'ports')) {
       const prow = db.getRow('Port', pu);
       if (!prow) continue;
       for (const iu of uuids(prow, 'interfaces')) {
         const irow = db.getRow('Interface', iu);
-        if (irow) wantIfaces.set(iu, irow);
+        if (irow) {
+          wantIfaces.set(iu, irow);
+          portOf.set(iu, prow);
+        }
       }
     }
     // Deletions first.
@@ -419,6 +424,15 @@ export class BridgeReconciler {
         if (!ri) {
           ri = { uuid: irow.uuid, name, ofport, mac, ...(error ? { error } : {}) };
           rb.ifaces.set(irow.uuid, ri);
+        }
+      }
+      const prow = portOf.get(irow.uuid);
+      const ofp = ri.ofport > 0 ? rb.ofproto.getPort(ri.ofport) : undefined;
+      if (ofp && prow) {
+        const vlan = portVlan(prow);
+        if (JSON.stringify(vlan) !== JSON.stringify(ofp.vlan)) {
+          ofp.vlan = vlan;
+          this.router?.invalidate();
         }
       }
       const row: Record<string, Json> = {};
@@ -590,6 +604,24 @@ export class BridgeReconciler {
     );
     if (failed) log.error({ result: failed }, 'status write-back failed');
   }
+}
+
+/**
+ * NORMAL's VLAN configuration of a port from its Port row (tag, trunks, vlan_mode); undefined
+ * for a plain trunk of every VLAN, as OVS treats a port with neither tag nor trunks.
+ */
+export function portVlan(prow: Row): PortVlan | undefined {
+  const tag = int(prow, 'tag');
+  const trunks = (prow.data.trunks?.keys ?? [])
+    .map((k) => Number(k))
+    .filter((n) => Number.isInteger(n));
+  const mode = str(prow, 'vlan_mode') as VlanMode | undefined;
+  if (tag === undefined && trunks.length === 0 && mode === undefined) return undefined;
+  const v: PortVlan = {};
+  if (mode !== undefined) v.mode = mode;
+  if (tag !== undefined) v.tag = tag;
+  if (trunks.length > 0) v.trunks = trunks;
+  return v;
 }
 
 /** OpenFlow port counters from a netdev's statistics. */

@@ -132,3 +132,92 @@ t.test(
     t.match(r.stdout, /Datapath actions: drop/);
   },
 );
+
+t.test('Port tag/trunks/vlan_mode from the database drive NORMAL', async (t) => {
+  if (!requirePeer(t, 'ovs-vsctl', 'ovs-appctl')) return;
+  const dir = makeTempDir();
+  const paths = resolvePaths({ rundir: join(dir, 'run'), logFile: null });
+  const d = await Daemon.start({ paths, components: standardComponents() });
+  t.teardown(() => d.stop());
+  const vsctl = (...a: string[]) =>
+    runTool('ovs-vsctl', [`--db=unix:${paths.dbSocket}`, '--timeout=10', ...a]);
+  const appctl = (...a: string[]) => runTool('ovs-appctl', ['-t', paths.ctl, ...a]);
+  const tag = `v${process.pid % 10000}`;
+  const [a10, b10, c20, trunk] = [`${tag}a`, `${tag}b`, `${tag}c`, `${tag}t`];
+  const r = await vsctl(
+    'add-br',
+    'br0',
+    '--',
+    'add-port',
+    'br0',
+    a10,
+    'tag=10',
+    '--',
+    'set',
+    'Interface',
+    a10,
+    'type=dummy',
+    'ofport_request=1',
+    '--',
+    'add-port',
+    'br0',
+    b10,
+    'tag=10',
+    '--',
+    'set',
+    'Interface',
+    b10,
+    'type=dummy',
+    'ofport_request=2',
+    '--',
+    'add-port',
+    'br0',
+    c20,
+    'tag=20',
+    '--',
+    'set',
+    'Interface',
+    c20,
+    'type=dummy',
+    'ofport_request=3',
+    '--',
+    'add-port',
+    'br0',
+    trunk,
+    'trunks=10',
+    '--',
+    'set',
+    'Interface',
+    trunk,
+    'type=dummy',
+    'ofport_request=4',
+  );
+  t.equal(r.code, 0, r.stderr);
+  const show = (await appctl('dpctl/show')).stdout;
+  const dp = (name: string): string => new RegExp(`port (\\d+): ${name}\\b`).exec(show)?.[1] ?? '?';
+  const tr = await appctl(
+    'ofproto/trace',
+    'br0',
+    'in_port=1,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff',
+  );
+  const acts = /Datapath actions: (.*)/.exec(tr.stdout)?.[1] ?? '';
+  t.match(acts, new RegExp(`(^|,)${dp(b10)}(,|$)`), `the other access port of VLAN 10: ${acts}`);
+  t.match(
+    acts,
+    new RegExp(`push_vlan\\(vid=10[^)]*\\),.*${dp(trunk)}`),
+    `tagged to the trunk: ${acts}`,
+  );
+  t.notMatch(acts, new RegExp(`(^|,)${dp(c20)}(,|$)`), 'never to VLAN 20');
+  // Changing the tag re-reads the configuration.
+  await vsctl('set', 'Port', c20, 'tag=10');
+  const tr2 = await appctl(
+    'ofproto/trace',
+    'br0',
+    'in_port=1,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff',
+  );
+  t.match(
+    /Datapath actions: (.*)/.exec(tr2.stdout)?.[1] ?? '',
+    new RegExp(`(^|,)${dp(c20)}(,|$)`),
+    'now in VLAN 10',
+  );
+});
