@@ -42,6 +42,9 @@ const cIfaceError = counter(
   'interfaces that could not be set up',
 );
 
+/** Interface.statistics is refreshed every this many status ticks (5 s, as OVS). */
+const STATS_EVERY_TICKS = 5;
+
 /** How OVS stores the LOCAL port number in Interface.ofport (its 16-bit OFPP_LOCAL). */
 export const OFPP_LOCAL_DB = 65534;
 
@@ -121,6 +124,8 @@ interface RunningIface {
   /** The netdev and datapath port, when the interface is attached to the datapath. */
   netdev?: Netdev;
   dpPort?: number;
+  /** Last statistics written (to skip unchanged ones). */
+  lastStats?: string;
 }
 
 interface RunningBridge {
@@ -163,6 +168,7 @@ export class BridgeReconciler {
   private again = false;
   private statusTimer: TimerHandle | undefined;
   private stopped = false;
+  private ticks = 0;
   /** Routes datapath upcalls to the bridges (present with a datapath). */
   readonly router: UpcallRouter | undefined;
 
@@ -591,9 +597,71 @@ export class BridgeReconciler {
     this.statusTimer = this.opts.clock.setTimeout(() => {
       const updates: Json[] = [];
       this.writeStatus(updates);
+      this.pollLinks(updates);
+      this.ticks++;
+      if (this.ticks % STATS_EVERY_TICKS === 0) this.writeStatistics(updates);
       if (updates.length > 0) this.commit(updates);
       this.armStatus();
     }, this.opts.statusIntervalMs ?? 1000);
+  }
+
+  /**
+   * Follows the carrier of every attached interface: a change updates the OpenFlow port state
+   * (PORT_STATUS to controllers, liveness for fast-failover groups), flushes datapath flows and
+   * is written to Interface.link_state (with link_resets counted, as OVS does).
+   */
+  private pollLinks(updates: Json[]): void {
+    for (const rb of this.bridges.values()) {
+      for (const ri of rb.ifaces.values()) {
+        if (!ri.netdev || ri.ofport <= 0) continue;
+        const port = rb.ofproto.getPort(ri.ofport);
+        if (!port) continue;
+        let up: boolean;
+        try {
+          up = ri.netdev.carrier();
+        } catch {
+          continue;
+        }
+        const wasUp = (port.state & OFPPS.LINK_DOWN) === 0;
+        if (up === wasUp) continue;
+        rb.ofproto.setPortState(ri.ofport, up ? OFPPS.LIVE : OFPPS.LINK_DOWN);
+        this.router?.invalidate();
+        const irow = this.opts.db.getRow('Interface', ri.uuid);
+        if (!irow) continue;
+        const resets = (int(irow, 'link_resets') ?? 0) + 1;
+        updates.push(
+          update('Interface', ri.uuid, { link_state: up ? 'up' : 'down', link_resets: resets }),
+        );
+      }
+    }
+  }
+
+  /** Writes Interface.statistics from the netdevs (every 5 s, as OVS refreshes them). */
+  private writeStatistics(updates: Json[]): void {
+    for (const rb of this.bridges.values()) {
+      for (const ri of rb.ifaces.values()) {
+        if (!ri.netdev) continue;
+        const st = ri.netdev.stats();
+        const m: [string, number][] = [
+          ['collisions', 0],
+          ['rx_bytes', st.rxBytes],
+          ['rx_crc_err', 0],
+          ['rx_dropped', st.rxDropped],
+          ['rx_errors', st.rxErrors],
+          ['rx_frame_err', 0],
+          ['rx_over_err', 0],
+          ['rx_packets', st.rxPackets],
+          ['tx_bytes', st.txBytes],
+          ['tx_dropped', st.txDropped],
+          ['tx_errors', st.txErrors],
+          ['tx_packets', st.txPackets],
+        ];
+        const key = JSON.stringify(m);
+        if (ri.lastStats === key) continue;
+        ri.lastStats = key;
+        updates.push(update('Interface', ri.uuid, { statistics: ['map', m] }));
+      }
+    }
   }
 
   private commit(ops: Json[]): void {

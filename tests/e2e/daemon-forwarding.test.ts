@@ -221,3 +221,56 @@ t.test('Port tag/trunks/vlan_mode from the database drive NORMAL', async (t) => 
     'now in VLAN 10',
   );
 });
+
+t.test('carrier changes reach OpenFlow and the database; statistics are refreshed', async (t) => {
+  if (!requirePeer(t, 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl')) return;
+  const { findDummy } = await import('../../datapath/netdev-dummy.js');
+  const dir = makeTempDir();
+  const paths = resolvePaths({ rundir: join(dir, 'run'), logFile: null });
+  const d = await Daemon.start({ paths, components: standardComponents() });
+  t.teardown(() => d.stop());
+  const env = { OVS_RUNDIR: paths.rundir };
+  const vsctl = (...a: string[]) =>
+    runTool('ovs-vsctl', [`--db=unix:${paths.dbSocket}`, '--timeout=10', ...a], { env });
+  const appctl = (...a: string[]) => runTool('ovs-appctl', ['-t', paths.ctl, ...a]);
+  const p = `l${process.pid % 10000}a`;
+  let r = await vsctl(
+    'add-br',
+    'br0',
+    '--',
+    'add-port',
+    'br0',
+    p,
+    '--',
+    'set',
+    'Interface',
+    p,
+    'type=dummy',
+  );
+  t.equal(r.code, 0, r.stderr);
+  t.equal((await vsctl('get', 'Interface', p, 'link_state')).stdout.trim(), 'up');
+  findDummy(p)!.setCarrier(false);
+  let state = '';
+  for (let i = 0; i < 40 && state !== 'down'; i++) {
+    await sleep(100);
+    state = (await vsctl('get', 'Interface', p, 'link_state')).stdout.trim();
+  }
+  t.equal(state, 'down', 'link_state written back');
+  t.equal((await vsctl('get', 'Interface', p, 'link_resets')).stdout.trim(), '1');
+  const show = await runTool('ovs-ofctl', ['-O', 'OpenFlow13', 'show', 'br0'], { env });
+  t.match(show.stdout, new RegExp(`\\(${p}\\)[\\s\\S]*?state: +LINK_DOWN`), show.stdout);
+  findDummy(p)!.setCarrier(true);
+  await appctl(
+    'netdev-dummy/receive',
+    p,
+    'in_port=1,dl_src=00:00:00:00:00:05,dl_dst=ff:ff:ff:ff:ff:ff',
+  );
+  let stats = '';
+  for (let i = 0; i < 80 && !/rx_packets=1/.test(stats); i++) {
+    await sleep(100);
+    stats = (await vsctl('get', 'Interface', p, 'statistics')).stdout;
+  }
+  t.match(stats, /rx_packets=1/, `Interface.statistics: ${stats}`);
+  r = await vsctl('get', 'Interface', p, 'link_state');
+  t.equal(r.stdout.trim(), 'up');
+});
