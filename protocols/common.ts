@@ -5,6 +5,9 @@
  *
  * Only lib/ may be imported from protocols/; nothing here does I/O.
  */
+import { checksum } from '../lib/packet/checksum.js';
+import { formatIPv4, parseIPv4 } from '../lib/packet/ip.js';
+import { formatMacBytes } from '../lib/packet/mac.js';
 
 /** A string-to-string map as OVSDB `map<string,string>` columns hold (other_config, bfd, …). */
 export type StringMap = Readonly<Record<string, string | undefined>>;
@@ -40,9 +43,7 @@ export function parseMac(text: string): Uint8Array | undefined {
 
 /** Formats 6 bytes as `xx:xx:xx:xx:xx:xx` in lower case. */
 export function formatMac(mac: Uint8Array): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 6; i++) parts.push((mac[i] ?? 0).toString(16).padStart(2, '0'));
-  return parts.join(':');
+  return formatMacBytes(mac);
 }
 
 /** True when all 6 bytes of `mac` are zero. */
@@ -79,21 +80,12 @@ export function bigIntToMac(v: bigint): Uint8Array {
  * undefined for anything else (no short forms, no leading `+`, each octet 0–255).
  */
 export function parseIpv4(text: string): number | undefined {
-  const parts = text.trim().split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = v * 256 + n;
-  }
-  return v >>> 0;
+  return parseIPv4(text.trim());
 }
 
 /** Formats an unsigned 32-bit IPv4 address as dotted-quad text. */
 export function formatIpv4(addr: number): string {
-  return [addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff].join('.');
+  return formatIPv4(addr);
 }
 
 /** Reads a big-endian 16-bit field; the caller guarantees the bytes exist. */
@@ -140,12 +132,7 @@ export function putU64(b: Uint8Array, off: number, v: bigint): void {
 
 /** The Internet checksum (RFC 1071) of `len` bytes of `b` from `off`, as a 16-bit number. */
 export function inetChecksum(b: Uint8Array, off: number, len: number): number {
-  let sum = 0;
-  let i = 0;
-  for (; i + 1 < len; i += 2) sum += getU16(b, off + i);
-  if (i < len) sum += (b[off + i] ?? 0) << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return checksum(b, off, len);
 }
 
 /**

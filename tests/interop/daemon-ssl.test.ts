@@ -3,24 +3,13 @@
  * by Debian's ovs-pki: ovsdb-client and ovs-vsctl connect over SSL with their own certificates.
  */
 import { execFileSync } from 'node:child_process';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDaemonChild } from '../helpers/daemon.js';
 import { peerPath, requirePeer } from '../helpers/peers.js';
 import { runTool } from '../helpers/tools.js';
 import { makeTempDir } from '../helpers/daemon.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+import { freePort } from '../helpers/net.js';
 
 t.test('pssl remote from the command line, certificates from ovs-pki', async (t) => {
   if (!requirePeer(t, 'ovs-pki', 'ovsdb-client', 'ovs-vsctl')) return;

@@ -4,7 +4,6 @@
  * opens a listener ovsdb-client can use, Manager.status/is_connected are written back, and
  * `del-manager` closes it.
  */
-import * as net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { standardComponents } from '../../vswitchd/components.js';
@@ -13,19 +12,7 @@ import { resolvePaths } from '../../vswitchd/paths.js';
 import { makeTempDir } from '../helpers/daemon.js';
 import { requirePeer } from '../helpers/peers.js';
 import { runTool } from '../helpers/tools.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { freePort, sleep } from '../helpers/net.js';
 
 t.test('set-manager opens a remote, del-manager closes it', async (t) => {
   if (!requirePeer(t, 'ovs-vsctl', 'ovsdb-client')) return;

@@ -6,7 +6,6 @@
  * The switch ports are real veth devices (unique names, removed afterwards); the passive
  * controller ports are ephemeral instead of Mininet's 6654/6655.
  */
-import * as net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { standardComponents } from '../../vswitchd/components.js';
@@ -15,17 +14,7 @@ import { resolvePaths } from '../../vswitchd/paths.js';
 import { makeTempDir } from '../helpers/daemon.js';
 import { requirePeer } from '../helpers/peers.js';
 import { runTool } from '../helpers/tools.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+import { freePort } from '../helpers/net.js';
 
 t.test("Mininet's ovs-vsctl sequence succeeds against tsvs", async (t) => {
   if (!requirePeer(t, 'ovs-vsctl', 'ovs-ofctl', 'ip')) return;

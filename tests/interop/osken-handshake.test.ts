@@ -4,26 +4,15 @@
  * enters MAIN state, and sees PORT_STATUS when a port is added and goes down.
  */
 import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { realClock } from '../../lib/clock.js';
 import { OFPP, OFPPC, OFPPF, OFPPS } from '../../openflow/constants.js';
 import { Ofproto } from '../../ofproto/ofproto.js';
 import { requirePeer } from '../helpers/peers.js';
+import { freePort } from '../helpers/net.js';
 
 const APP = new URL('../controllers/handshake_app.py', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Event {
   event: string;

@@ -13,17 +13,7 @@ import { parseOfTarget } from '../../../ofproto/connmgr.js';
 import { Ofconn } from '../../../ofproto/ofconn.js';
 import { Ofproto } from '../../../ofproto/ofproto.js';
 import { OfTestPeer } from '../../helpers/ofclient.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+import { freePort } from '../../helpers/net.js';
 
 const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
