@@ -12,6 +12,8 @@ import { standardComponents } from '../vswitchd/components.js';
 import { Daemon } from '../vswitchd/daemon.js';
 import { packageVersion, resolvePaths, type PathOptions } from '../vswitchd/paths.js';
 import { toPinoLevel } from '../lib/log.js';
+import { runTopoCli } from '../topo/cli.js';
+import type { DaemonStarter } from '../topo/index.js';
 
 /** Longest graceful shutdown before the process exits anyway. */
 const STOP_DEADLINE_MS = 1800;
@@ -22,6 +24,7 @@ tsvswitch: a software switch in TypeScript that does the job of Open vSwitch.
 
 Commands:
   start               run the switch daemon in the foreground
+  topo SPEC           build a Mininet-style network on the switch (tsvs topo --help)
   version             print the version and exit
   help                print this help and exit
 
@@ -172,7 +175,21 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
   return exitCode;
 }
 
+/**
+ * Starts the daemon `tsvs topo` runs on when none answers on the run directory: the standard
+ * components, logging to <rundir>/tsvs.log (warnings also on stderr), for the life of the command.
+ */
+const startTopoDaemon: DaemonStarter = async (rundir) => {
+  const paths = resolvePaths({ rundir });
+  return Daemon.start({
+    paths,
+    logging: { level: 'info', ...(paths.logFile !== undefined ? { file: paths.logFile } : {}) },
+    components: standardComponents(),
+  });
+};
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'topo') return runTopoCli(argv.slice(1), { startDaemon: startTopoDaemon });
   const { values, positionals } = parse(argv);
   if (values.help) {
     process.stdout.write(USAGE);
