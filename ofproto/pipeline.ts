@@ -248,6 +248,16 @@ export class OpenFlowPipeline implements OfPipeline {
     return this.meters.get(id);
   }
 
+  /** Every group, by increasing id. */
+  allGroups(): OfGroup[] {
+    return [...this.groups.values()].sort((a, b) => a.groupId - b.groupId);
+  }
+
+  /** Every meter, by increasing id. */
+  allMeters(): OfMeter[] {
+    return [...this.meters.values()].sort((a, b) => a.meterId - b.meterId);
+  }
+
   /** Every rule of every table (for dumps and tests). */
   *allRules(): IterableIterator<OfRule> {
     for (const t of this.tables) for (const r of t.cls.rules()) yield r.value;
@@ -587,7 +597,8 @@ export class OpenFlowPipeline implements OfPipeline {
     txn.undo.push(() => this.groups.set(id, g));
   }
 
-  private groupRefCount(id: number): number {
+  /** Flows and group buckets that refer to group `id` (OpenFlow's ref_count). */
+  groupRefCount(id: number): number {
     let n = 0;
     for (const t of this.tables)
       for (const r of t.cls.rules()) if (usesGroup(actionsOf(r.value.instructions), id)) n++;
@@ -803,7 +814,8 @@ export class OpenFlowPipeline implements OfPipeline {
     };
   }
 
-  private meterFlowCount(id: number): number {
+  /** Flows whose instructions use meter `id`. */
+  meterFlowCount(id: number): number {
     let n = 0;
     for (const t of this.tables) for (const r of t.cls.rules()) if (meterOf(r.value) === id) n++;
     return n;

@@ -13,9 +13,7 @@
  *   revalidator owns), so while some client listens to `flow` the backend diffs each bridge's
  *   rule set every {@link DaemonApiBackendOptions.flowPollMs} ms. An
  *   `OpenFlowPipeline.onRuleChange(fn)` hook would make this exact and free.
- * - Groups and meters have no listing accessor on the pipeline either; they are read through
- *   its public `handleMessage` with GROUP_DESC/GROUP/METER_CONFIG/METER multipart requests and
- *   a connection stub that collects the replies (`allGroups()`/`allMeters()` would be simpler).
+ * - Groups and meters are read from the pipeline (`allGroups()`, `allMeters()`).
  */
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { getLogger } from '../lib/log.js';
@@ -34,11 +32,8 @@ import type {
 } from '../api/backend.js';
 import type { ApiEvent, Topic } from '../api/events.js';
 import { createApiServer, type ApiServer } from '../api/server.js';
-import { OFPG, OFPGT, OFPM, OFPMF, OFPP, OFPPC, OFPPS } from '../openflow/constants.js';
-import type { MessageOf, OfpMessage } from '../openflow/messages.js';
-import type { GroupDesc, GroupStats, MeterConfig, MeterStats } from '../openflow/multipart.js';
+import { OFPG, OFPGT, OFPMF, OFPP, OFPPC, OFPPS } from '../openflow/constants.js';
 import { macToString } from '../openflow/print.js';
-import type { Ofconn } from '../ofproto/ofconn.js';
 import type { Ofproto } from '../ofproto/ofproto.js';
 import type { OfRule } from '../ofproto/pipeline.js';
 import { formatInstruction, formatOfAction } from '../ofproto/trace.js';
@@ -107,24 +102,6 @@ const GROUP_TYPES: Record<number, GroupInfo['type']> = {
   [OFPGT.INDIRECT]: 'indirect',
   [OFPGT.FF]: 'ff',
 };
-
-/** Sends one multipart request to a pipeline and collects the reply bodies. */
-function multipart<T extends OfpMessage>(
-  ofproto: Ofproto,
-  req: MessageOf<'MULTIPART_REQUEST'>,
-): T[] {
-  const out: T[] = [];
-  const stub = {
-    send: (m: OfpMessage) => {
-      out.push(m as T);
-      return true;
-    },
-  } as unknown as Ofconn;
-  const p = ofproto.pipeline;
-  if (!p) return out;
-  void p.handleMessage(stub, req, new Uint8Array(0));
-  return out;
-}
 
 /** {@link ApiBackend} over a running daemon. */
 export class DaemonApiBackend implements ApiBackend {
@@ -275,26 +252,8 @@ export class DaemonApiBackend implements ApiBackend {
   listGroups(bridge: string): GroupInfo[] | undefined {
     const of = this.ofproto(bridge);
     if (!of) return undefined;
-    const desc: GroupDesc[] = [];
-    for (const m of multipart(of, {
-      type: 'MULTIPART_REQUEST',
-      xid: 0,
-      flags: 0,
-      mpType: 'GROUP_DESC',
-    }))
-      if (m.type === 'MULTIPART_REPLY' && m.mpType === 'GROUP_DESC') desc.push(...m.entries);
-    const stats = new Map<number, GroupStats>();
-    for (const m of multipart(of, {
-      type: 'MULTIPART_REQUEST',
-      xid: 0,
-      flags: 0,
-      mpType: 'GROUP',
-      groupId: OFPG.ALL,
-    }))
-      if (m.type === 'MULTIPART_REPLY' && m.mpType === 'GROUP')
-        for (const s of m.entries) stats.set(s.groupId, s);
-    return desc.map((g) => {
-      const s = stats.get(g.groupId);
+    const p = of.tables;
+    return p.allGroups().map((g) => {
       const type = GROUP_TYPES[g.groupType] ?? 'all';
       return {
         groupId: g.groupId,
@@ -308,9 +267,9 @@ export class DaemonApiBackend implements ApiBackend {
           parts.push(`actions=${acts === '' ? 'drop' : acts}`);
           return parts.join(',');
         }),
-        packets: num(s?.packetCount ?? 0n),
-        bytes: num(s?.byteCount ?? 0n),
-        refCount: s?.refCount ?? 0,
+        packets: num(g.packetCount),
+        bytes: num(g.byteCount),
+        refCount: p.groupRefCount(g.groupId),
       };
     });
   }
@@ -318,45 +277,26 @@ export class DaemonApiBackend implements ApiBackend {
   listMeters(bridge: string): MeterInfo[] | undefined {
     const of = this.ofproto(bridge);
     if (!of) return undefined;
-    const configs: MeterConfig[] = [];
-    for (const m of multipart(of, {
-      type: 'MULTIPART_REQUEST',
-      xid: 0,
-      flags: 0,
-      mpType: 'METER_CONFIG',
-      meterId: OFPM.ALL,
-    }))
-      if (m.type === 'MULTIPART_REPLY' && m.mpType === 'METER_CONFIG') configs.push(...m.entries);
-    const stats = new Map<number, MeterStats>();
-    for (const m of multipart(of, {
-      type: 'MULTIPART_REQUEST',
-      xid: 0,
-      flags: 0,
-      mpType: 'METER',
-      meterId: OFPM.ALL,
-    }))
-      if (m.type === 'MULTIPART_REPLY' && m.mpType === 'METER')
-        for (const s of m.entries) stats.set(s.meterId, s);
-    return configs.map((c) => {
-      const s = stats.get(c.meterId);
+    const p = of.tables;
+    return p.allMeters().map((m) => {
       const flags: string[] = [];
-      if (c.flags & OFPMF.KBPS) flags.push('kbps');
-      if (c.flags & OFPMF.PKTPS) flags.push('pktps');
-      if (c.flags & OFPMF.BURST) flags.push('burst');
-      if (c.flags & OFPMF.STATS) flags.push('stats');
+      if (m.flags & OFPMF.KBPS) flags.push('kbps');
+      if (m.flags & OFPMF.PKTPS) flags.push('pktps');
+      if (m.flags & OFPMF.BURST) flags.push('burst');
+      if (m.flags & OFPMF.STATS) flags.push('stats');
       return {
-        meterId: c.meterId,
+        meterId: m.meterId,
         flags,
-        bands: c.bands.map((b) => ({
+        bands: m.bands.map((b) => ({
           type:
             b.type === 'DROP' ? 'drop' : b.type === 'DSCP_REMARK' ? 'dscp_remark' : 'experimenter',
           rate: b.rate,
           burstSize: b.burstSize,
           ...(b.type === 'DSCP_REMARK' ? { precLevel: b.precLevel } : {}),
         })),
-        packetsIn: num(s?.packetInCount ?? 0n),
-        bytesIn: num(s?.byteInCount ?? 0n),
-        flowCount: s?.flowCount ?? 0,
+        packetsIn: num(m.packetInCount),
+        bytesIn: num(m.byteInCount),
+        flowCount: p.meterFlowCount(m.meterId),
       };
     });
   }
