@@ -36,6 +36,11 @@ import { systemNetdevClass, type AfPacketNetdev } from '../datapath/netdev-afpac
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
+const cReconcileFailed = counter(
+  'bridge_reconfigure_failed',
+  'vswitchd',
+  'reconfiguration passes that threw',
+);
 const cIfaceError = counter(
   'bridge_iface_error',
   'vswitchd',
@@ -227,7 +232,13 @@ export class BridgeReconciler {
         this.again = false;
         await new Promise<void>((r) => setImmediate(r));
         if (this.stopped) return;
-        await this.reconcile();
+        try {
+          await this.reconcile();
+        } catch (e) {
+          // A bug or an unexpected row must never take the daemon down: log, count, go on.
+          cReconcileFailed.inc();
+          log.error({ err: e instanceof Error ? e.stack : String(e) }, 'reconfiguration failed');
+        }
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.running = undefined;

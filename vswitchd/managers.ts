@@ -96,7 +96,12 @@ export class ManagerSync {
         this.again = false;
         await new Promise<void>((r) => setImmediate(r));
         if (this.stopped) return;
-        await this.sync();
+        try {
+          await this.sync();
+        } catch (e) {
+          // Never let a bad Manager row take the daemon down.
+          log.error({ err: e instanceof Error ? e.stack : String(e) }, 'manager sync failed');
+        }
       } while (this.again && !this.stopped);
     })().finally(() => (this.pending = undefined));
     return this.pending;
