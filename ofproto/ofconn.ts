@@ -377,10 +377,19 @@ export class Ofconn extends EventEmitter {
   private pump(): void {
     if (this.busy || this.state === 'closed') return;
     this.busy = true;
-    void this.drainInbox().finally(() => {
-      this.busy = false;
-      if (this.inbox.length > 0 && this.state !== 'closed') setImmediate(() => this.pump());
-    });
+    void this.drainInbox()
+      .catch((e: unknown) => {
+        // A bug must cost this connection, never the daemon.
+        log.error(
+          { conn: this.id, err: e instanceof Error ? e.stack : String(e) },
+          'message loop failed',
+        );
+        this.close('internal error');
+      })
+      .finally(() => {
+        this.busy = false;
+        if (this.inbox.length > 0 && this.state !== 'closed') setImmediate(() => this.pump());
+      });
   }
 
   private async drainInbox(): Promise<void> {
