@@ -36,6 +36,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { counter } from '../lib/counters.js';
+import { getLogger } from '../lib/log.js';
 import { extractFlowKey } from '../lib/packet/extract.js';
 import {
   ETH_TYPE,
@@ -68,6 +69,7 @@ import type { OfPort, Ofproto } from './ofproto.js';
 import type { OfGroup, OfMeter, OfRule, OpenFlowPipeline } from './pipeline.js';
 import { Pinsched } from './pinsched.js';
 
+const log = getLogger('xlate');
 const cXlate = counter('xlate', 'ofproto', 'translations');
 const cTooDeep = counter('xlate_too_deep', 'ofproto', 'translations dropped: too deep');
 const cMeterDrop = counter('xlate_meter_drop', 'ofproto', 'packets dropped by a meter band');
@@ -184,6 +186,27 @@ export interface XlateOptions {
   pinsched?: Pinsched<Ofconn>;
   /** Packet-out executor (the datapath). */
   executor?: PacketExecutor;
+}
+
+/**
+ * A control protocol whose frames are taken out of the datapath before the OpenFlow tables
+ * (OVS's BFD, STP, LACP, CFM processing in xlate): `consume` looks at every translated flow
+ * that arrives on a port of the bridge.
+ */
+export interface SlowPathProtocol {
+  /** Short name shown in traces (`BFD`, `STP`). */
+  readonly name: string;
+  /**
+   * Decides whether the flow arriving on `port` is one of this protocol's frames.
+   *
+   * Contract: it must OR into `wc` every bit of the flow it looked at, whether or not it
+   * consumes the packet, so a megaflow installed for other traffic never swallows a protocol
+   * frame. It returns true when the frame belongs to the protocol; the caller then emits no
+   * datapath actions and keeps the flow on the slow path (each such frame comes back up). When
+   * `frame` is given (a real upcall, not a trace), the protocol processes it there and then;
+   * it must not throw (a malformed frame is counted and dropped).
+   */
+  consume(port: OfPort, flow: FlowKey, wc: FlowKey, frame: Uint8Array | undefined): boolean;
 }
 
 /** Datapath port number of an OpenFlow port (LOCAL defaults to 0). */
@@ -556,6 +579,11 @@ export class Xlate {
   readonly pinsched: Pinsched<Ofconn>;
   /** Packet-out executor. */
   executor: PacketExecutor | undefined;
+  /**
+   * Protocols that take their frames before the tables (in order); the bridge reconciler fills
+   * this list. Consulted only for packets that arrive on a port (not packet-out).
+   */
+  readonly protocols: SlowPathProtocol[] = [];
   private readonly clock: Clock;
   private readonly meterStates = new WeakMap<OfMeter, MeterState>();
 
@@ -596,7 +624,7 @@ export class Xlate {
       if (input.actions) {
         ctx.tableId = 0;
         this.doActions(ctx, input.actions);
-      } else {
+      } else if (!this.consumedByProtocol(ctx, input)) {
         this.walkTable(ctx, 0);
       }
     } catch (e) {
@@ -626,6 +654,32 @@ export class Xlate {
     };
     if (dropReason !== undefined) r.dropReason = dropReason;
     return r;
+  }
+
+  /**
+   * Offers the flow to the bridge's slow-path protocols; true when one took it (no actions, the
+   * flow stays on the slow path, the trace says which protocol consumed it).
+   */
+  private consumedByProtocol(ctx: Ctx, input: XlateInput): boolean {
+    if (this.protocols.length === 0) return false;
+    const port = this.ofproto.getPort(ctx.inPort);
+    if (!port) return false;
+    const frame = ctx.side ? input.frame : undefined;
+    for (const sp of this.protocols) {
+      let taken: boolean;
+      try {
+        taken = sp.consume(port, ctx.flow, ctx.wc, frame);
+      } catch (e) {
+        log.error({ protocol: sp.name, err: (e as Error).message }, 'slow-path protocol failed');
+        taken = true;
+      }
+      if (taken) {
+        ctx.note(`>> ${sp.name} packet consumed`);
+        ctx.slow.add(sp.name.toLowerCase());
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Credits a translation's rules and groups with `packets`/`bytes` (datapath statistics). */

@@ -30,9 +30,15 @@ import type { PortVlan, VlanMode } from '../ofproto/normal.js';
 import { UpcallRouter } from '../ofproto/upcall.js';
 import { Xlate } from '../ofproto/xlate.js';
 import type { DpifNetdev } from '../datapath/dpif-netdev.js';
-import type { Netdev } from '../datapath/netdev.js';
+import { newFrameBatch, type Netdev } from '../datapath/netdev.js';
 import { DummyNetdev, dummyNetdevClass } from '../datapath/netdev-dummy.js';
 import { systemNetdevClass, type AfPacketNetdev } from '../datapath/netdev-afpacket.js';
+import type {
+  BridgeIface,
+  BridgeProtocol,
+  BridgeProtocolContext,
+  BridgeProtocolModule,
+} from './bridge-protocol.js';
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
@@ -142,6 +148,10 @@ interface RunningBridge {
   ifaces: Map<string, RunningIface>;
   controllersKey: string;
   stopMacWatch?: () => void;
+  /** Control protocols of this bridge (BFD, STP...), by module name; present with a datapath. */
+  protocols: Map<string, BridgeProtocol>;
+  /** The bridge's Ethernet address. */
+  mac: number;
 }
 
 /** Options of a {@link BridgeReconciler}. */
@@ -161,6 +171,8 @@ export interface BridgeReconcilerOptions {
    * Without one, bridges speak OpenFlow but forward nothing.
    */
   dpif?: DpifNetdev;
+  /** Control protocols run on every bridge that has a datapath (BFD, STP...). */
+  protocols?: readonly BridgeProtocolModule[];
 }
 
 /** Keeps the running bridges equal to the database. */
@@ -183,6 +195,16 @@ export class BridgeReconciler {
       this.router = new UpcallRouter(opts.dpif, opts.clock);
       opts.dpif.setUpcallHandler(this.router);
     }
+  }
+
+  /** The instances of protocol module `name` on every bridge (bridge name → protocol). */
+  protocolsOf(name: string): ReadonlyMap<string, BridgeProtocol> {
+    const out = new Map<string, BridgeProtocol>();
+    for (const [bn, rb] of this.bridges) {
+      const p = rb.protocols.get(name);
+      if (p) out.set(bn, p);
+    }
+    return out;
   }
 
   /** The translator of bridge `name`, if it runs with a datapath. */
@@ -214,6 +236,7 @@ export class BridgeReconciler {
     this.opts.clock.clearTimeout(this.statusTimer);
     await this.running;
     for (const b of this.bridges.values()) {
+      this.closeProtocols(b);
       for (const ri of b.ifaces.values()) this.detach(ri);
       b.stopMacWatch?.();
       await b.ofproto.close();
@@ -274,6 +297,7 @@ export class BridgeReconciler {
       if (!w || w.uuid !== rb.uuid) {
         log.info({ bridge: name }, 'deleting bridge');
         this.bridges.delete(name);
+        this.closeProtocols(rb);
         for (const ri of rb.ifaces.values()) this.detach(ri);
         rb.stopMacWatch?.();
         await rb.ofproto.close();
@@ -308,7 +332,15 @@ export class BridgeReconciler {
             'cannot open the management socket',
           );
         }
-        rb = { uuid: brow.uuid, name, ofproto, ifaces: new Map(), controllersKey: '' };
+        rb = {
+          uuid: brow.uuid,
+          name,
+          ofproto,
+          ifaces: new Map(),
+          controllersKey: '',
+          protocols: new Map(),
+          mac,
+        };
         if (this.opts.dpif && this.router) {
           const router = this.router;
           const xlate = new Xlate({ ofproto, clock: this.opts.clock, executor: this.opts.dpif });
@@ -321,6 +353,7 @@ export class BridgeReconciler {
             xlate.mac.stopAging();
           };
           rb.xlate = xlate;
+          this.openProtocols(rb, xlate);
         }
         this.bridges.set(name, rb);
       }
@@ -342,7 +375,18 @@ export class BridgeReconciler {
       if (str(brow, 'datapath_id') !== dpidStr) {
         updates.push(update('Bridge', brow.uuid, { datapath_id: dpidStr }));
       }
+      rb.mac = mac;
       this.reconcilePorts(rb, brow, mac, updates);
+      for (const [pn, p] of rb.protocols) {
+        try {
+          p.reconfigure(updates);
+        } catch (e) {
+          log.error(
+            { bridge: name, protocol: pn, err: (e as Error).message },
+            'reconfigure failed',
+          );
+        }
+      }
       await this.reconcileControllers(rb, brow);
     }
     // Bring cur_cfg up to next_cfg in the same transaction as the results.
@@ -608,6 +652,7 @@ export class BridgeReconciler {
     this.statusTimer = this.opts.clock.setTimeout(() => {
       const updates: Json[] = [];
       this.writeStatus(updates);
+      this.writeProtocolStatus(updates);
       this.pollLinks(updates);
       this.ticks++;
       if (this.ticks % STATS_EVERY_TICKS === 0) this.writeStatistics(updates);
@@ -645,6 +690,111 @@ export class BridgeReconciler {
         );
       }
     }
+  }
+
+  /** Creates the bridge's control protocols (once, when the bridge gets its translator). */
+  private openProtocols(rb: RunningBridge, xlate: Xlate): void {
+    const ctx: BridgeProtocolContext = {
+      bridgeName: rb.name,
+      db: this.opts.db,
+      clock: this.opts.clock,
+      ofproto: rb.ofproto,
+      xlate,
+      bridgeRow: () => this.opts.db.getRow('Bridge', rb.uuid),
+      bridgeMac: () => rb.mac,
+      ifaces: () => this.protocolIfaces(rb),
+      send: (ofport, frame) => {
+        const ri = [...rb.ifaces.values()].find((i) => i.ofport === ofport);
+        if (!ri?.netdev) return false;
+        try {
+          const batch = newFrameBatch(1);
+          batch.count = 1;
+          batch.bufs[0] = frame;
+          batch.offs[0] = 0;
+          batch.lens[0] = frame.length;
+          return ri.netdev.sendBatch(batch) === 1;
+        } catch {
+          return false;
+        }
+      },
+      invalidate: () => this.router?.invalidate(),
+      requestStatus: () => this.requestProtocolStatus(),
+    };
+    for (const m of this.opts.protocols ?? []) {
+      try {
+        const p = m.create(ctx);
+        rb.protocols.set(m.name, p);
+        xlate.protocols.push(p);
+      } catch (e) {
+        log.error({ bridge: rb.name, protocol: m.name, err: (e as Error).message }, 'cannot start');
+      }
+    }
+  }
+
+  private closeProtocols(rb: RunningBridge): void {
+    for (const p of rb.protocols.values()) {
+      try {
+        p.close();
+      } catch {
+        // closing is best effort
+      }
+    }
+    rb.protocols.clear();
+    if (rb.xlate) rb.xlate.protocols.length = 0;
+  }
+
+  private protocolIfaces(rb: RunningBridge): BridgeIface[] {
+    const db = this.opts.db;
+    const portOf = new Map<string, string>();
+    const brow = db.getRow('Bridge', rb.uuid);
+    if (brow) {
+      for (const pu of uuids(brow, 'ports')) {
+        const prow = db.getRow('Port', pu);
+        if (prow) for (const iu of uuids(prow, 'interfaces')) portOf.set(iu, pu);
+      }
+    }
+    const out: BridgeIface[] = [];
+    for (const ri of rb.ifaces.values()) {
+      const portUuid = portOf.get(ri.uuid);
+      if (ri.ofport <= 0 && ri.ofport !== OFPP.LOCAL) continue;
+      if (ri.error || portUuid === undefined) continue;
+      out.push({
+        uuid: ri.uuid,
+        portUuid,
+        name: ri.name,
+        ofport: ri.ofport,
+        mac: ri.mac,
+        netdev: ri.netdev,
+      });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private writeProtocolStatus(updates: Json[]): void {
+    for (const rb of this.bridges.values()) {
+      for (const [pn, p] of rb.protocols) {
+        try {
+          p.writeStatus(updates);
+        } catch (e) {
+          log.error({ bridge: rb.name, protocol: pn, err: (e as Error).message }, 'status failed');
+        }
+      }
+    }
+  }
+
+  private protocolStatusQueued = false;
+
+  /** Runs a protocol status pass on the next turn (coalesced). */
+  private requestProtocolStatus(): void {
+    if (this.protocolStatusQueued || this.stopped) return;
+    this.protocolStatusQueued = true;
+    setImmediate(() => {
+      this.protocolStatusQueued = false;
+      if (this.stopped) return;
+      const updates: Json[] = [];
+      this.writeProtocolStatus(updates);
+      if (updates.length > 0) this.commit(updates);
+    });
   }
 
   /** Writes Interface.statistics from the netdevs (every 5 s, as OVS refreshes them). */

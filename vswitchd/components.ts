@@ -4,6 +4,7 @@
  * process; the reconciler reads and writes the database in-process, exactly as ovs-vswitchd would
  * through its IDL.
  */
+import { PROTOCOL_MODULES } from './protocol-modules.js';
 import { getLogger } from '../lib/log.js';
 import type { Json } from '../lib/json.js';
 import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
@@ -110,8 +111,11 @@ export class BridgeComponent implements DaemonComponent {
       clock: d.clock,
       rundir: d.paths.rundir,
       dpif,
+      protocols: PROTOCOL_MODULES,
     });
     this.reconciler = reconciler;
+    for (const m of PROTOCOL_MODULES)
+      m.commands?.(d.registry, () => reconciler.protocolsOf(m.name));
     registerDatapathCommands(d.registry, { datapaths: () => [dpif] });
     registerOfprotoCommands(d.registry, {
       get: (n) => reconciler.xlateOf(n),

@@ -1,0 +1,8 @@
+/**
+ * The control protocols every bridge runs (see bridge-protocol.ts). Each module adds itself
+ * here: BFD (protocols/bfd, wired in vswitchd/bfd.ts), STP (protocols/stp, vswitchd/stp.ts).
+ */
+import type { BridgeProtocolModule } from './bridge-protocol.js';
+
+/** The modules `tsvs start` runs, in the order xlate offers them frames. */
+export const PROTOCOL_MODULES: readonly BridgeProtocolModule[] = [];
