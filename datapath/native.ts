@@ -125,10 +125,59 @@ export interface NativeConstants {
   readonly MAX_BATCH: number;
 }
 
+/**
+ * A TAP device opened through /dev/net/tun (IFF_TAP | IFF_NO_PI) and created when missing; the
+ * kernel deletes it when the last descriptor closes. Errors are thrown as `Error`s with `code`
+ * (`EBUSY` when another process holds a device of that name, `EPERM` without CAP_NET_ADMIN).
+ */
+export interface TapDevice {
+  /** The descriptor (-1 after close). */
+  readonly fd: number;
+  /** The interface name. */
+  readonly name: string;
+  /**
+   * Reads up to `max` frames without blocking: frame i lands at `buf[i*slotSize]`, its offset
+   * and length go to `offs[i]`/`lens[i]` (a frame longer than the slot is cut to the slot).
+   * Returns the count (0 when nothing waits).
+   */
+  read(buf: Uint8Array, slotSize: number, max: number, offs: Int32Array, lens: Int32Array): number;
+  /**
+   * Writes `count` frames (frame i is `bufs[offs[i], offs[i]+lens[i])` or `bufs[i][…]`); stops
+   * when the device cannot take more now. Frames the kernel refuses (device down) are dropped.
+   * Returns the number consumed.
+   */
+  write(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count: number): number;
+  /** Calls `cb` from the event loop while the device is readable (level triggered). */
+  startPoll(cb: (status: number) => void): void;
+  /** Stops calling the poll callback. */
+  stopPoll(): void;
+  /** IFF_* flags. */
+  getFlags(): number;
+  /** Sets the `set` bits then clears the `clear` bits of the IFF_* flags. */
+  setFlags(set: number, clear: number): void;
+  /** MTU. */
+  getMtu(): number;
+  /** Sets the MTU. */
+  setMtu(mtu: number): void;
+  /** Ethernet address (6 bytes). */
+  getMac(): Uint8Array;
+  /** Sets the Ethernet address. */
+  setMac(mac: Uint8Array): void;
+  /** Interface index. */
+  getIfindex(): number;
+  /** Closes the descriptor (the kernel then removes the device). Idempotent. */
+  close(): void;
+}
+
 /** The addon's exports. */
 export interface NativeAddon {
   /** Opens a socket bound to `ifname` (see {@link PacketSocket}). */
   readonly PacketSocket: new (ifname: string, options?: PacketSocketOptions) => PacketSocket;
+  /**
+   * Opens (creating if needed) the TAP device `name` (see {@link TapDevice}), in the network
+   * namespace file `netns` when given (the device and its control socket live there).
+   */
+  readonly TapDevice: new (name: string, netns?: string) => TapDevice;
   /** Constants. */
   readonly constants: NativeConstants;
   /** Version of this interface; bumped on incompatible changes. */
@@ -136,7 +185,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

@@ -11,6 +11,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "netns.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +32,12 @@
 #include <memory>
 #include <string>
 
+// Defined in tap.cc.
+Napi::Function DefineTapDevice(Napi::Env env);
+
 namespace {
+using tsvs::ErrnoError;
+using tsvs::InNetns;
 
 // Largest batch one recv/send call handles (callers loop for more).
 constexpr int kMaxBatch = 256;
@@ -45,58 +52,6 @@ constexpr int kMetaCsumValid = 1 << 11;    // TP_STATUS_CSUM_VALID
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &what) {
-  std::string msg = what + ": " + syscall + ": " + strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  const char *code = nullptr;
-  switch (err) {
-#define C(x)                                                                                       \
-  case x:                                                                                          \
-    code = #x;                                                                                     \
-    break;
-    C(EPERM) C(ENOENT) C(ENODEV) C(ENXIO) C(EACCES) C(EINVAL) C(EBADF) C(ENETDOWN) C(EMSGSIZE)
-    C(ENOBUFS) C(EAGAIN) C(EADDRNOTAVAIL) C(EBUSY) C(EOPNOTSUPP) C(ENOMEM) C(ERANGE)
-#undef C
-  default:
-    break;
-  }
-  if (code != nullptr) e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
-
-// Runs `fn` with the calling thread inside the network namespace at `path` (empty: the
-// current one) and switches back before returning. Network namespaces are per thread, and a
-// socket stays in the namespace it was created in, so this is all a socket needs.
-template <typename F>
-int InNetns(Napi::Env env, const std::string &path, F fn) {
-  if (path.empty()) return fn();
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) throw ErrnoError(env, errno, "open", "/proc/thread-self/ns/net");
-  int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int e = errno;
-    close(self);
-    throw ErrnoError(env, e, "open", "netns " + path);
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int e = errno;
-    close(self);
-    close(target);
-    throw ErrnoError(env, e, "setns", "netns " + path);
-  }
-  close(target);
-  int r = fn();
-  int saved = errno;
-  if (setns(self, CLONE_NEWNET) < 0) {
-    // The thread would stay in the wrong namespace: nothing sane can continue.
-    Napi::Error::Fatal("tsvs_afpacket", "setns back to the original network namespace failed");
-  }
-  close(self);
-  errno = saved;
-  return r;
-}
 
 class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 public:
@@ -790,6 +745,7 @@ private:
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", PacketSocket::Define(env));
+  exports.Set("TapDevice", DefineTapDevice(env));
   Napi::Object c = Napi::Object::New(env);
   c.Set("META_PKTTYPE_MASK", Napi::Number::New(env, static_cast<double>(0xff)));
   c.Set("META_VLAN_RESTORED", Napi::Number::New(env, static_cast<double>(kMetaVlanRestored)));
@@ -806,7 +762,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -1,0 +1,287 @@
+/**
+ * netdev-tap: internal ports (the bridge's LOCAL port among them) as Linux TAP devices, as OVS's
+ * userspace datapath does (netdev-linux's "tap" class), so the host can address the bridge:
+ * `ip addr add 10.0.0.1/24 dev br0 && ip link set br0 up`.
+ *
+ * The device is created through the native addon (/dev/net/tun, IFF_TAP | IFF_NO_PI) when the
+ * port is added and vanishes when it is closed (the kernel removes a non-persistent TAP device
+ * with its last descriptor). Like OVS, the device is left administratively down: the user (or
+ * Mininet) brings it up. Frames the host sends on the device are what this netdev receives;
+ * frames the datapath sends here are delivered to the host's stack.
+ *
+ * Receive reads up to one batch of frames per call into a preallocated buffer (one read() per
+ * frame: the tun driver has no batched calls); readiness follows the Netdev contract with a
+ * libuv poll that is armed only while a reader waits.
+ */
+import { counter } from '../lib/counters.js';
+import {
+  MAX_BURST,
+  NetdevClosedError,
+  newFrameBatch,
+  newNetdevStats,
+  type FrameBatch,
+  type Netdev,
+  type NetdevClass,
+  type NetdevStats,
+} from './netdev.js';
+import { loadNative, type TapDevice } from './native.js';
+
+const cTxDown = counter('netdev_tap_tx_down', 'netdev', 'frames dropped sending to a TAP device');
+const cTxTooBig = counter(
+  'netdev_tap_tx_too_big',
+  'netdev',
+  'frames longer than MTU + 18 not sent to a TAP device',
+);
+const cRxTruncated = counter(
+  'netdev_tap_rx_truncated',
+  'netdev',
+  'frames from a TAP device longer than the receive slot, dropped',
+);
+
+const IFF_UP = 0x1;
+const IFF_RUNNING = 0x40;
+
+/** Receive slot: the largest frame a 9000-byte MTU allows plus VLAN tags, rounded up. */
+function slotSizeFor(mtu: number): number {
+  return Math.max(2048, (mtu + 14 + 8 + 1023) & ~1023);
+}
+
+/** A TAP device as a {@link Netdev}. */
+export class TapNetdev implements Netdev {
+  readonly type = 'tap';
+  private readonly dev: TapDevice;
+  private closed = false;
+  private readonly st: NetdevStats = newNetdevStats();
+  private slotSize: number;
+  private rxBuf: Uint8Array;
+  private readonly offs = new Int32Array(MAX_BURST);
+  private readonly lens = new Int32Array(MAX_BURST);
+  private readable: (() => void) | undefined;
+  private armed = false;
+  private polling = false;
+  private readonly onPoll = (): void => this.pollFired();
+  private readonly one = newFrameBatch(1);
+  /** Called on close (the provider's registry uses it). */
+  onClose: (() => void) | undefined;
+
+  /**
+   * Opens (creating) the TAP device `name`, in network namespace `netns` (a name under
+   * /var/run/netns or a path) when given. Throws with `code` EBUSY/EPERM/… on failure.
+   */
+  constructor(
+    readonly name: string,
+    netns?: string,
+  ) {
+    const path = netns === undefined || netns === '' ? undefined : netnsFile(netns);
+    this.dev = new (loadNative().TapDevice)(name, path);
+    this.slotSize = slotSizeFor(this.dev.getMtu());
+    this.rxBuf = new Uint8Array(MAX_BURST * this.slotSize);
+  }
+
+  private check(): void {
+    if (this.closed) throw new NetdevClosedError(this.name);
+  }
+
+  etherAddr(): Uint8Array {
+    this.check();
+    return this.dev.getMac();
+  }
+
+  setEtherAddr(mac: Uint8Array): void {
+    this.check();
+    this.dev.setMac(mac);
+  }
+
+  mtu(): number {
+    this.check();
+    return this.dev.getMtu();
+  }
+
+  setMtu(mtu: number): void {
+    this.check();
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+      throw new RangeError(`tap ${this.name}: MTU ${mtu} outside 68..65535`);
+    this.dev.setMtu(mtu);
+    const s = slotSizeFor(mtu);
+    if (s > this.slotSize) {
+      this.slotSize = s;
+      this.rxBuf = new Uint8Array(MAX_BURST * s);
+    }
+  }
+
+  /** A TAP device has carrier while it is up and we hold it. */
+  carrier(): boolean {
+    this.check();
+    const f = this.dev.getFlags();
+    return (f & IFF_UP) !== 0 && (f & IFF_RUNNING) !== 0;
+  }
+
+  /** True when the device is administratively up. */
+  isUp(): boolean {
+    this.check();
+    return (this.dev.getFlags() & IFF_UP) !== 0;
+  }
+
+  /** Sets the device administratively up or down. */
+  setUp(up: boolean): void {
+    this.check();
+    this.dev.setFlags(up ? IFF_UP : 0, up ? 0 : IFF_UP);
+  }
+
+  ifindex(): number {
+    this.check();
+    return this.dev.getIfindex();
+  }
+
+  stats(): NetdevStats {
+    this.check();
+    return { ...this.st };
+  }
+
+  recvBatch(batch: FrameBatch, max: number): number {
+    this.check();
+    const lim = Math.min(max, batch.bufs.length, batch.offs.length, MAX_BURST);
+    batch.count = 0;
+    if (lim <= 0) return 0;
+    const buf = this.rxBuf;
+    const n = this.dev.read(buf, this.slotSize, lim, this.offs, this.lens);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const len = this.lens[i]!;
+      if (len >= this.slotSize) {
+        // read() filled the whole slot: the frame may have been longer; drop it.
+        this.st.rxDropped++;
+        cRxTruncated.inc();
+        continue;
+      }
+      batch.bufs[k] = buf;
+      batch.offs[k] = this.offs[i]!;
+      batch.lens[k] = len;
+      this.st.rxPackets++;
+      this.st.rxBytes += len;
+      k++;
+    }
+    batch.count = k;
+    if (n === 0) this.rearm();
+    return k;
+  }
+
+  private rearm(): void {
+    this.armed = this.readable !== undefined;
+    if (this.armed && !this.polling) {
+      this.polling = true;
+      this.dev.startPoll(this.onPoll);
+    }
+  }
+
+  private pollFired(): void {
+    if (this.closed) return;
+    const cb = this.readable;
+    if (!this.armed || cb === undefined) {
+      this.polling = false;
+      this.dev.stopPoll();
+      return;
+    }
+    this.armed = false;
+    cb();
+  }
+
+  onReadable(cb: (() => void) | undefined): void {
+    this.check();
+    this.readable = cb;
+    if (cb === undefined) {
+      this.armed = false;
+      if (this.polling) {
+        this.polling = false;
+        this.dev.stopPoll();
+      }
+      return;
+    }
+    this.rearm();
+  }
+
+  sendBatch(batch: FrameBatch): number {
+    this.check();
+    const n = batch.count;
+    if (n <= 0) return 0;
+    // A TAP device that is down refuses frames (EIO): count them as dropped, as a down link.
+    if ((this.dev.getFlags() & IFF_UP) === 0) {
+      this.st.txDropped += n;
+      cTxDown.inc(n);
+      return 0;
+    }
+    // Frames longer than MTU + 18 (Ethernet header, two VLAN tags) are dropped, as on a link.
+    const max = this.dev.getMtu() + 18;
+    let ok = true;
+    for (let i = 0; i < n; i++) {
+      if (batch.lens[i]! > max) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      const sent = this.dev.write(batch.bufs, batch.offs, batch.lens, n);
+      for (let i = 0; i < sent; i++) {
+        this.st.txPackets++;
+        this.st.txBytes += batch.lens[i]!;
+      }
+      if (sent < n) this.st.txDropped += n - sent;
+      return sent;
+    }
+    // Slow path: send the frames that fit one at a time.
+    const one = this.one;
+    let sent = 0;
+    for (let i = 0; i < n; i++) {
+      const len = batch.lens[i]!;
+      if (len > max) {
+        this.st.txDropped++;
+        cTxTooBig.inc();
+        continue;
+      }
+      one.bufs[0] = batch.bufs[i]!;
+      one.offs[0] = batch.offs[i]!;
+      one.lens[0] = len;
+      if (this.dev.write(one.bufs, one.offs, one.lens, 1) === 1) {
+        sent++;
+        this.st.txPackets++;
+        this.st.txBytes += len;
+      } else this.st.txDropped++;
+    }
+    return sent;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.readable = undefined;
+    this.armed = false;
+    this.polling = false;
+    this.dev.close();
+    this.onClose?.();
+  }
+}
+
+function netnsFile(ns: string): string {
+  return ns.includes('/') ? ns : `/var/run/netns/${ns}`;
+}
+
+const openTaps = new Map<string, TapNetdev>();
+
+/**
+ * The `tap` provider (internal ports). Options: `netns` (create the device in that network
+ * namespace). Opening a name already open in this process throws; a device of that name held
+ * by another process fails with EBUSY.
+ */
+export const tapNetdevClass: NetdevClass = {
+  type: 'tap',
+  open(name: string, options: Readonly<Record<string, string>> = {}): Netdev {
+    const key = `${options.netns ?? ''}\0${name}`;
+    if (openTaps.has(key)) throw new Error(`netdev ${name} is already open`);
+    const n = new TapNetdev(name, options.netns);
+    openTaps.set(key, n);
+    n.onClose = () => {
+      if (openTaps.get(key) === n) openTaps.delete(key);
+    };
+    return n;
+  },
+};
