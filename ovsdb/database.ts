@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { datumFromJson, datumToJson, defaultDatum, isDefaultDatum, isUuid } from './datum.js';
 import { OvsdbError } from './errors.js';
-import { rowToJsonNonDefault } from './table.js';
+import { changedColumns, rowToJsonNonDefault } from './table.js';
 import { Transaction, indexKey, refColumns, refTargets } from './transaction.js';
 import type { DbState, TableState, TxnRow } from './transaction.js';
 import type { DatabaseSchema, Datum, Json, Row, TableSchema } from './types.js';
@@ -194,6 +194,29 @@ export class Database {
    * `_comment`, `_is_diff`) are ignored. Throws an OvsdbError on malformed input.
    */
   applyLogRecord(record: Json): void {
+    this.apply(this.logRecordChanges(record));
+  }
+
+  /**
+   * Applies rows received from another OVSDB server, for a replica that mirrors it (vswitchd's
+   * JSON-RPC replica): the same input and checks as {@link applyLogRecord} (types checked,
+   * integrity and constraints not — the server already enforced them), but the change is
+   * published to the commit listeners like a transaction. Modified rows report only the columns
+   * whose value differs; rows that end up unchanged are left out. Returns the commit, or
+   * undefined when nothing changed (no listener runs then).
+   */
+  applyReplicated(record: Json): CommitRecord | undefined {
+    const changes = this.logRecordChanges(record).filter((tr) => {
+      if (!tr.old || !tr.new) return true;
+      tr.changed = changedColumns(tr.ts.schema, tr.old, tr.new);
+      return tr.changed.size > 0;
+    });
+    if (changes.length === 0) return undefined;
+    return this.publish(changes, undefined, false);
+  }
+
+  /** Parses a storage log record body into row changes (see {@link applyLogRecord}). */
+  private logRecordChanges(record: Json): TxnRow[] {
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
       throw new OvsdbError('syntaxError', 'log record must be a JSON object');
     }
@@ -239,7 +262,7 @@ export class Database {
         });
       }
     }
-    this.apply(changes);
+    return changes;
   }
 
   /**
