@@ -103,6 +103,8 @@ export function copyBytes(
   }
 }
 
+const NO_SLOT = new Uint8Array(0);
+
 /** An in-memory netdev (see the module comment). */
 export class DummyNetdev implements Netdev {
   readonly type = 'dummy';
@@ -130,8 +132,8 @@ export class DummyNetdev implements Netdev {
     opts: DummyOptions = {},
   ) {
     const cap = opts.rxCapacity ?? 1024;
-    this.ring = [];
-    for (let i = 0; i < cap; i++) this.ring.push(new Uint8Array(SLOT));
+    // Slots are allocated on first use (a bridge of 500 ports must not cost 500 × cap slots).
+    this.ring = new Array<Uint8Array>(cap).fill(NO_SLOT);
     this.ringLen = new Int32Array(cap);
     this.captureTx = opts.captureTx ?? false;
     this.clock = opts.clock ?? realClock;
@@ -230,7 +232,7 @@ export class DummyNetdev implements Netdev {
     const idx = (this.head + this.n) % this.ring.length;
     let slot = this.ring[idx]!;
     if (slot.length < len) {
-      slot = new Uint8Array(len);
+      slot = new Uint8Array(Math.max(len, SLOT));
       this.ring[idx] = slot;
     }
     copyBytes(frame, off, slot, 0, len);
