@@ -2,12 +2,16 @@
  * `tsvs topo`: Mininet-style networks on a tsvs switch. Hosts are network namespaces joined by a
  * veth to a switch port; switch-to-switch links are veth pairs with both ends in the root
  * namespace; switches are tsvs bridges created over the daemon's OVSDB socket (JSON-RPC, no OVS
- * tools). {@link Topo.start} builds a network, {@link Topo.pingAll} runs Mininet's pingall and
- * {@link Topo.stop} removes exactly what was created.
+ * tools). {@link Topo.start} builds a network (from a spec string, or a graph that
+ * {@link parseSpecFile} read from a JSON/YAML file), {@link Topo.pingAll} runs Mininet's pingall,
+ * {@link Topo.ping}, {@link Topo.iperf}, {@link Topo.exec} and {@link Topo.setLink} do what the
+ * prompt's commands do (topo/commands.ts), and {@link Topo.stop} removes exactly what was created.
+ * While it runs, `<rundir>/topo.json` describes it ({@link TopoDescription}, topo/description.ts).
  *
  * ```ts
  * const net = await Topo.start({ spec: 'linear,3', startDaemon });
- * const r = await net.pingAll();   // r.dropped === 0
+ * const r = await net.pingAll();   // r.droppedPct === 0
+ * await net.setLink('s1', 's2', false);
  * await net.stop();
  * ```
  *
@@ -16,7 +20,8 @@
  * the tests pass one built on vswitchd's `Daemon.start`).
  */
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { Json, JsonObject } from '../lib/json.js';
 import {
@@ -37,13 +42,58 @@ import {
   pingFrom,
   prefixPattern,
   requireTool,
+  setLinkUp,
+  spawnIn,
   waitLinksReady,
   type CleanResult,
 } from './net.js';
-import { parseSpec, type HostNode, type SwitchNode, type TopoGraph } from './spec.js';
+import {
+  nodeKinds,
+  parseSpec,
+  type HostNode,
+  type SwitchNode,
+  type TopoGraph,
+  type TopoLink,
+} from './spec.js';
+import { TOPO_DESCRIPTION_FILE, type TopoDescription } from './description.js';
 
 export * from './spec.js';
+export * from './description.js';
+export { parseSpecFile, parseSpecText, SpecFileError, looksLikeSpecFile } from './spec-file.js';
 export { OvsdbClient } from './ovsdb-client.js';
+
+/** A bridge's fail_mode: what it does while no controller is connected. */
+export type FailMode = 'secure' | 'standalone';
+
+/** Where a host's VLAN tag is applied; see {@link HostPlace.vlanAt}. */
+export type VlanPlacement = 'host' | 'switch';
+
+let vlanSupport: Promise<boolean> | undefined;
+
+/**
+ * True if the kernel can make 802.1Q VLAN devices: probed once per process by creating one on a
+ * veth named after `prefix` (removed straight away).
+ */
+export function kernelHasVlan(prefix: string): Promise<boolean> {
+  vlanSupport ??= (async () => {
+    const a = `${prefix}vp`;
+    await ipQuiet('link', 'del', a);
+    try {
+      await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', `${prefix}vq`);
+    } catch {
+      return false;
+    }
+    try {
+      await ip('link', 'add', 'link', a, 'name', `${a}.1`, 'type', 'vlan', 'id', '1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await ipQuiet('link', 'del', a);
+    }
+  })();
+  return vlanSupport;
+}
 
 /** A daemon started for the life of a topology. */
 export interface DaemonHandle {
@@ -70,6 +120,11 @@ export interface TopoOptions {
    * fail_mode standalone (NORMAL); with some, fail_mode secure.
    */
   controllers?: string[];
+  /**
+   * The bridges' fail_mode. Default: `secure` with controllers, `standalone` without (NORMAL
+   * forwarding while no controller is connected).
+   */
+  failMode?: FailMode;
   /**
    * Prefix of every namespace and link name (default `tv` + a 6-character id made of this
    * process's pid and a counter, see {@link defaultPrefix}).
@@ -105,8 +160,83 @@ export interface PingAllResult {
 export interface HostPlace extends HostNode {
   /** Network namespace. */
   readonly ns: string;
-  /** Its interface, inside the namespace (`h1-eth0`). */
+  /** Its first interface, inside the namespace (`h1-eth0`). */
   readonly ifname: string;
+  /** The interface carrying its address: {@link HostPlace.ifname}, or its VLAN subinterface. */
+  readonly iface: string;
+  /** The host's 802.1Q VLAN, when its first link has one. */
+  readonly vlan?: number;
+  /**
+   * Where {@link HostPlace.vlan} is applied: `host`, a VLAN subinterface in the namespace that
+   * tags the host's frames (as Mininet's VLANHost); `switch`, the switch port is an access port
+   * of that VLAN (Port `tag`) and the host sends untagged, used when the kernel has no 802.1Q
+   * support (CONFIG_VLAN_8021Q).
+   */
+  readonly vlanAt?: VlanPlacement;
+  /** The switch its first interface is attached to ('' if it has no link). */
+  readonly switch: string;
+  /** The OpenFlow port of that attachment (0 if it has no link). */
+  readonly port: number;
+}
+
+/** A link as built: a veth pair, and its state. */
+export interface LinkPlace {
+  /** Node at the first end. */
+  readonly a: string;
+  /** Node at the second end. */
+  readonly b: string;
+  /** Port of the first end (OpenFlow port on a switch, interface number on a host). */
+  readonly aPort: number;
+  /** Port of the second end. */
+  readonly bPort: number;
+  /** Interface name of the first end. */
+  readonly aIface: string;
+  /** Interface name of the second end. */
+  readonly bIface: string;
+  /** Namespace of the first end (undefined: the root namespace, a switch port). */
+  readonly aNs: string | undefined;
+  /** Namespace of the second end. */
+  readonly bNs: string | undefined;
+  /** MTU set on both ends, if the spec gave one. */
+  readonly mtu: number | undefined;
+  /** Administrative state of both ends as last set by the topology. */
+  readonly up: boolean;
+}
+
+/** Result of {@link Topo.ping}. */
+export interface PingPairResult {
+  /** Echo requests sent. */
+  sent: number;
+  /** Replies received. */
+  received: number;
+  /** Average round trip in ms, when any reply came. */
+  rttMs?: number;
+  /** ping's output. */
+  output: string;
+}
+
+/** Result of {@link Topo.iperf}. */
+export interface IperfResult {
+  /** Client host. */
+  client: string;
+  /** Server host. */
+  server: string;
+  /** Rate the client sent at, bits per second. */
+  sentBps: number;
+  /** Rate the server received at, bits per second. */
+  receivedBps: number;
+}
+
+/** Formats bits per second as iperf does (`941 Mbits/sec`). */
+export function formatBps(bps: number): string {
+  const units = ['bits/sec', 'Kbits/sec', 'Mbits/sec', 'Gbits/sec', 'Tbits/sec'];
+  let v = bps;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
 let seq = 0;
@@ -118,8 +248,11 @@ export function defaultPrefix(): string {
   return `tv${pid}${n}`;
 }
 
-/** Matches the names made with a {@link defaultPrefix}; group 1 is the owner's pid in base 36. */
-const DEFAULT_NAME = /^tv([0-9a-z]{5})[0-9a-z](?:h\d+|s\d+e\d+)$/;
+/**
+ * Matches the names made with a {@link defaultPrefix} (namespaces `<prefix><host>`, switch ports
+ * `<prefix><switch>e<port>`); group 1 is the owner's pid in base 36.
+ */
+const DEFAULT_NAME = /^tv([0-9a-z]{5})[0-9a-z][A-Za-z][A-Za-z0-9_]*$/;
 
 /** True if process `pid` exists and is not a zombie (a killed process not yet reaped). */
 function pidAlive(pid: number): boolean {
@@ -182,13 +315,32 @@ async function connectOrStart(
   }
 }
 
+/** Internal, mutable state of one link. */
+interface LinkRec {
+  a: string;
+  b: string;
+  aPort: number;
+  bPort: number;
+  aIface: string;
+  bIface: string;
+  aNs: string | undefined;
+  bNs: string | undefined;
+  mtu: number | undefined;
+  vlan: number | undefined;
+  vlanAt: VlanPlacement;
+  up: boolean;
+}
+
 /** A running topology. Create with {@link Topo.start}. */
 export class Topo {
   /** Hosts with their namespaces. */
   readonly hosts: readonly HostPlace[];
+  private readonly linkRecs: LinkRec[];
+  private readonly kinds: Map<string, 'host' | 'switch'>;
   private bridgeUuids: string[] = [];
   private readonly createdNs: string[] = [];
   private readonly createdLinks: string[] = [];
+  private descriptionWritten = false;
   private stopped = false;
 
   private constructor(
@@ -201,12 +353,48 @@ export class Topo {
     private readonly client: OvsdbClient,
     private readonly daemon: DaemonHandle | undefined,
     private readonly opts: TopoOptions,
+    hostVlan: boolean,
   ) {
-    this.hosts = graph.hosts.map((h) => ({
-      ...h,
-      ns: `${prefix}${h.name}`,
-      ifname: `${h.name}-eth0`,
-    }));
+    const vlanAt: VlanPlacement = hostVlan ? 'host' : 'switch';
+    this.kinds = nodeKinds(graph);
+    this.linkRecs = graph.links.map((l: TopoLink) => {
+      const end = (e: { node: string; port: number }): { iface: string; ns: string | undefined } =>
+        this.kinds.get(e.node) === 'host'
+          ? { iface: `${e.node}-eth${e.port}`, ns: `${prefix}${e.node}` }
+          : { iface: this.switchIfname(e.node, e.port), ns: undefined };
+      const a = end(l.a);
+      const b = end(l.b);
+      return {
+        a: l.a.node,
+        b: l.b.node,
+        aPort: l.a.port,
+        bPort: l.b.port,
+        aIface: a.iface,
+        bIface: b.iface,
+        aNs: a.ns,
+        bNs: b.ns,
+        mtu: l.mtu,
+        vlan: l.vlan,
+        vlanAt,
+        up: l.up ?? true,
+      };
+    });
+    this.hosts = graph.hosts.map((h) => {
+      // The host's first link (its eth0, as Mininet's defaultIntf) carries the address.
+      const first = this.linkRecs.find((l) => l.a === h.name || l.b === h.name);
+      const hostIsA = first?.a === h.name;
+      const ifname = first ? (hostIsA ? first.aIface : first.bIface) : `${h.name}-eth0`;
+      const vlan = first?.vlan;
+      return {
+        ...h,
+        ns: `${prefix}${h.name}`,
+        ifname,
+        iface: vlan !== undefined && hostVlan ? `${ifname}.${vlan}` : ifname,
+        ...(vlan !== undefined ? { vlan, vlanAt } : {}),
+        switch: first ? (hostIsA ? first.b : first.a) : '',
+        port: first ? (hostIsA ? first.bPort : first.aPort) : 0,
+      };
+    });
   }
 
   /** True when this topology started the daemon it runs on. */
@@ -214,16 +402,46 @@ export class Topo {
     return this.daemon !== undefined;
   }
 
+  /** Controllers of every switch (empty: standalone). */
+  get controllers(): readonly string[] {
+    return this.opts.controllers ?? [];
+  }
+
+  /** The bridges' fail_mode. */
+  get failMode(): FailMode {
+    return this.opts.failMode ?? (this.controllers.length > 0 ? 'secure' : 'standalone');
+  }
+
+  /** The links as built, with their current state, in order of creation. */
+  get links(): readonly LinkPlace[] {
+    return this.linkRecs.map((l) => ({ ...l }));
+  }
+
+  /** Path of the description file, `<rundir>/topo.json`. */
+  get descriptionPath(): string {
+    return join(this.rundir, TOPO_DESCRIPTION_FILE);
+  }
+
   /** The root-namespace interface of switch `sw`'s port `port` (also its OVSDB port name). */
   switchIfname(sw: string, port: number): string {
     return `${this.prefix}${sw}e${port}`;
   }
 
+  /** The host named `name`, or undefined. */
+  host(name: string): HostPlace | undefined {
+    return this.hosts.find((h) => h.name === name);
+  }
+
+  /** What kind of node `name` is, or undefined if there is none. */
+  kindOf(name: string): 'host' | 'switch' | undefined {
+    return this.kinds.get(name);
+  }
+
   /**
    * Builds the network: connects to (or starts) the daemon, creates the namespaces and veths,
    * then the bridges with their ports in one transaction, and waits until the switch has applied
-   * it and every link is up. On failure everything created so far is removed and the promise
-   * rejects.
+   * it and every link is up. Then writes `<rundir>/topo.json` ({@link TopoDescription}). On
+   * failure everything created so far is removed and the promise rejects.
    */
   static async start(opts: TopoOptions): Promise<Topo> {
     const graph = typeof opts.spec === 'string' ? parseSpec(opts.spec) : opts.spec;
@@ -232,9 +450,18 @@ export class Topo {
     requireTool('ip', 'iproute2');
     const rundir = resolve(opts.rundir ?? 'var');
     const { client, daemon } = await connectOrStart(rundir, opts.startDaemon);
-    const net = new Topo(graph, prefix, rundir, client, daemon, opts);
+    const needVlan = graph.links.some((l) => l.vlan !== undefined);
+    const hostVlan = needVlan ? await kernelHasVlan(prefix) : true;
+    if (!hostVlan) {
+      opts.log?.(
+        '*** Warning: the kernel has no 802.1Q VLAN devices (CONFIG_VLAN_8021Q); host VLANs are ' +
+          'applied at the switch ports instead (access ports, Port tag)',
+      );
+    }
+    const net = new Topo(graph, prefix, rundir, client, daemon, opts, hostVlan);
     try {
       await net.build();
+      await net.writeDescription();
     } catch (e) {
       await net.stop();
       throw e;
@@ -246,14 +473,20 @@ export class Topo {
     this.opts.log?.(line);
   }
 
+  /** Logs `*** label: i/n` at every tenth of a long phase (n ≥ 20). */
+  private progress(label: string, i: number, n: number): void {
+    if (n < 20) return;
+    const step = Math.ceil(n / 10);
+    if (i === n || i % step === 0) this.log(`*** ${label}: ${i}/${n}`);
+  }
+
   private checkNames(): void {
     const names = [
       ...this.hosts.map((h) => h.ns),
-      ...this.graph.links.flatMap((l) =>
-        [l.a, l.b]
-          .filter((e) => e.node.startsWith('s'))
-          .map((e) => this.switchIfname(e.node, e.port)),
-      ),
+      ...this.linkRecs.flatMap((l) => [
+        ...(l.aNs === undefined ? [l.aIface] : []),
+        ...(l.bNs === undefined ? [l.bIface] : []),
+      ]),
     ];
     const long = names.find((n) => n.length > MAX_IFNAME);
     if (long !== undefined) {
@@ -275,8 +508,8 @@ export class Topo {
     }
 
     this.log('*** Creating network');
-    if (this.opts.controllers?.length) {
-      this.log(`*** Adding controller: ${this.opts.controllers.join(' ')}`);
+    if (this.controllers.length) {
+      this.log(`*** Adding controller: ${this.controllers.join(' ')}`);
     }
     this.log(`*** Adding hosts: ${graph.hosts.map((h) => h.name).join(' ')}`);
     this.log(`*** Adding switches: ${graph.switches.map((s) => s.name).join(' ')}`);
@@ -286,31 +519,75 @@ export class Topo {
     if (!ethtool) {
       this.log('*** Warning: ethtool not found; host offloads stay on and TCP will be slow');
     }
+
+    // Hosts: one namespace each.
+    let done = 0;
+    for (const host of this.hosts) {
+      await ip('netns', 'add', host.ns);
+      this.createdNs.push(host.ns);
+      if (sysctl) {
+        await ip(
+          'netns',
+          'exec',
+          host.ns,
+          sysctl,
+          '-qw',
+          'net.ipv6.conf.all.disable_ipv6=1',
+          'net.ipv6.conf.default.disable_ipv6=1',
+        );
+      }
+      await ip('-n', host.ns, 'link', 'set', 'lo', 'up');
+      this.progress('Hosts', ++done, this.hosts.length);
+    }
+
     const rootIfs: string[] = [];
     const hostByName = new Map(this.hosts.map((h) => [h.name, h]));
-    for (const link of graph.links) {
-      const [he, se] = link.a.node.startsWith('h') ? [link.a, link.b] : [link.b, link.a];
-      const host = hostByName.get(he.node);
-      if (host) {
+    done = 0;
+    for (const link of this.linkRecs) {
+      const mtu = link.mtu !== undefined ? ['mtu', String(link.mtu)] : [];
+      const hostIsA = link.aNs !== undefined;
+      const hostEnd = hostIsA || link.bNs !== undefined;
+      if (hostEnd) {
         // Host link: a veth from the switch port (root namespace) into the host's namespace.
-        const sw = this.switchIfname(se.node, se.port);
-        const hif = `${host.name}-eth${he.port}`;
-        await ip('netns', 'add', host.ns);
-        this.createdNs.push(host.ns);
-        if (sysctl) {
+        const [hname, hif, hns, sw] = hostIsA
+          ? [link.a, link.aIface, link.aNs!, link.bIface]
+          : [link.b, link.bIface, link.bNs!, link.aIface];
+        const host = hostByName.get(hname)!;
+        const main = host.ifname === hif;
+        await ip(
+          'link',
+          'add',
+          sw,
+          ...mtu,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          hif,
+          ...(main ? ['address', host.mac] : []),
+          ...mtu,
+          'netns',
+          hns,
+        );
+        this.createdLinks.push(sw);
+        const devs = [hif];
+        if (link.vlan !== undefined && link.vlanAt === 'host') {
+          devs.push(`${hif}.${link.vlan}`);
           await ip(
-            'netns',
-            'exec',
-            host.ns,
-            sysctl,
-            '-qw',
-            'net.ipv6.conf.all.disable_ipv6=1',
-            'net.ipv6.conf.default.disable_ipv6=1',
+            '-n',
+            hns,
+            'link',
+            'add',
+            'link',
+            hif,
+            'name',
+            devs[1]!,
+            'type',
+            'vlan',
+            'id',
+            String(link.vlan),
           );
         }
-        await ip('link', 'add', sw, 'type', 'veth', 'peer', 'name', hif, 'netns', host.ns);
-        this.createdLinks.push(sw);
-        await ip('-n', host.ns, 'link', 'set', hif, 'address', host.mac);
         if (ethtool) {
           // The userspace datapath forwards frames as the host's stack hands them over: with
           // offloads on, TCP segments carry partial checksums or exceed the MTU (TSO/GSO), and
@@ -318,7 +595,7 @@ export class Topo {
           await ip(
             'netns',
             'exec',
-            host.ns,
+            hns,
             ethtool,
             '-K',
             hif,
@@ -329,24 +606,56 @@ export class Topo {
             'gso',
             'off',
           );
+          // A VLAN device may refuse some of these; its parent's settings are what matter.
+          if (devs[1] !== undefined) {
+            await ipQuiet(
+              'netns',
+              'exec',
+              hns,
+              ethtool,
+              '-K',
+              devs[1],
+              'tx',
+              'off',
+              'tso',
+              'off',
+              'gso',
+              'off',
+            );
+          }
         }
-        await ip('-n', host.ns, 'addr', 'add', `${host.ip}/${host.prefixLen}`, 'dev', hif);
-        await ip('-n', host.ns, 'link', 'set', hif, 'up');
-        await ip('-n', host.ns, 'link', 'set', 'lo', 'up');
+        if (main) {
+          await ip('-n', hns, 'addr', 'add', `${host.ip}/${host.prefixLen}`, 'dev', host.iface);
+        }
+        if (devs[1] !== undefined) await ip('-n', hns, 'link', 'set', devs[1], 'up');
+        if (link.up) await ip('-n', hns, 'link', 'set', hif, 'up');
         rootIfs.push(sw);
       } else {
         // Switch-to-switch link: both ends in the root namespace.
-        const a = this.switchIfname(link.a.node, link.a.port);
-        const b = this.switchIfname(link.b.node, link.b.port);
-        await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-        this.createdLinks.push(a);
-        rootIfs.push(a, b);
+        await ip(
+          'link',
+          'add',
+          link.aIface,
+          ...mtu,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          link.bIface,
+          ...mtu,
+        );
+        this.createdLinks.push(link.aIface);
+        rootIfs.push(link.aIface, link.bIface);
       }
+      this.progress('Links', ++done, this.linkRecs.length);
     }
+    const downIfs = new Set(
+      this.linkRecs.filter((l) => !l.up).flatMap((l) => [l.aIface, l.bIface]),
+    );
     for (const dev of rootIfs) {
       // Keep the kernel's own IPv6 chatter (router solicitations, MLD) off the switch ports.
       await writeFile(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1').catch(() => undefined);
-      await ip('link', 'set', dev, 'up');
+      if (!downIfs.has(dev)) await ip('link', 'set', dev, 'up');
     }
     this.log(`*** Configuring hosts: ${graph.hosts.map((h) => h.name).join(' ')}`);
 
@@ -361,8 +670,51 @@ export class Topo {
       .filter((u): u is string => u !== undefined);
     await this.client.waitApplied(root, nextCfg, this.opts.applyTimeoutMs);
     await this.checkInterfaces(rootIfs);
-    for (const h of this.hosts) await waitLinksReady([h.ifname], h.ns);
-    await waitLinksReady(rootIfs);
+    // The switch brings a port's device up when it adds it (as OVS does): links meant to start
+    // down are set down now, and the switch must have seen them go down.
+    const down = this.linkRecs.filter((l) => !l.up);
+    for (const l of down) {
+      await setLinkUp(l.aIface, false, l.aNs);
+      await setLinkUp(l.bIface, false, l.bNs);
+    }
+    await this.waitSwitchLinkState(down, false);
+    const up = this.linkRecs.filter((l) => l.up);
+    for (const l of up) {
+      await waitLinksReady([l.aIface], l.aNs);
+      await waitLinksReady([l.bIface], l.bNs);
+    }
+    await this.waitSwitchLinkState(up, true);
+  }
+
+  /**
+   * Waits until the switch reports `Interface.link_state` `up` (or `down`) for every switch-side
+   * end of `links`: it follows carriers about once a second, and until it has seen a link come up
+   * its port does not forward.
+   */
+  private async waitSwitchLinkState(links: readonly LinkRec[], up: boolean): Promise<void> {
+    const names = new Set(
+      links.flatMap((l) => [
+        ...(l.aNs === undefined ? [l.aIface] : []),
+        ...(l.bNs === undefined ? [l.bIface] : []),
+      ]),
+    );
+    if (names.size === 0) return;
+    const want = up ? 'up' : 'down';
+    const timeoutMs = this.opts.applyTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await this.client.select('Interface', [], ['name', 'link_state']);
+      const pending = rows.flatMap((r) =>
+        typeof r.name === 'string' && names.has(r.name) && r.link_state !== want ? [r.name] : [],
+      );
+      if (pending.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the switch did not see ${pending.join(' ')} go ${want} within ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private bridgeOpIndex: number[] = [];
@@ -370,19 +722,26 @@ export class Topo {
   private bridgeOps(root: string): Json[] {
     const ops: Json[] = [];
     const bridgeNames: Json[] = [];
-    const controllers = this.opts.controllers ?? [];
+    const controllers = this.controllers;
     this.bridgeOpIndex = [];
     let n = 0;
+    // Access VLANs of switch ports facing hosts whose VLAN is applied at the switch.
+    const portTag = new Map<string, number>();
+    for (const l of this.linkRecs) {
+      if (l.vlan === undefined || l.vlanAt !== 'switch') continue;
+      portTag.set(l.aNs === undefined ? l.aIface : l.bIface, l.vlan);
+    }
     const portsOf = new Map<string, number[]>();
     for (const l of this.graph.links) {
       for (const e of [l.a, l.b]) {
-        if (!e.node.startsWith('s')) continue;
+        if (this.kinds.get(e.node) !== 'switch') continue;
         const list = portsOf.get(e.node) ?? [];
         list.push(e.port);
         portsOf.set(e.node, list);
       }
     }
     const addPort = (name: string, iface: JsonObject): Json => {
+      const tag = portTag.get(name);
       const i = `if${n}`;
       const p = `pt${n}`;
       n++;
@@ -390,7 +749,7 @@ export class Topo {
       ops.push({
         op: 'insert',
         table: 'Port',
-        row: { name, interfaces: namedUuid(i) },
+        row: { name, interfaces: namedUuid(i), ...(tag !== undefined ? { tag } : {}) },
         'uuid-name': p,
       });
       return namedUuid(p);
@@ -420,7 +779,7 @@ export class Topo {
           name: sw.name,
           ports: ['set', ports],
           controller: ['set', ctls],
-          fail_mode: controllers.length > 0 ? 'secure' : 'standalone',
+          fail_mode: this.failMode,
           datapath_type: 'netdev',
           other_config: ovsMap({
             'datapath-id': sw.dpid,
@@ -459,15 +818,207 @@ export class Topo {
     if (bad.length > 0) throw new Error(`interfaces not attached: ${bad.join('; ')}`);
   }
 
+  /** The description of the running topology, as written to `<rundir>/topo.json`. */
+  description(): TopoDescription {
+    return {
+      version: 1,
+      prefix: this.prefix,
+      spec: this.graph.spec,
+      pid: process.pid,
+      controllers: [...this.controllers],
+      failMode: this.failMode,
+      hosts: this.hosts.map((h) => ({
+        name: h.name,
+        netns: h.ns,
+        ip: h.ip,
+        prefixLen: h.prefixLen,
+        mac: h.mac,
+        iface: h.iface,
+        ...(h.vlan !== undefined ? { vlan: h.vlan, vlanAt: h.vlanAt ?? 'host' } : {}),
+        switch: h.switch,
+        port: h.port,
+      })),
+      switches: this.graph.switches.map((s) => ({ name: s.name, dpid: s.dpid })),
+      links: this.linkRecs.map((l) => ({
+        a: l.a,
+        b: l.b,
+        aIface: l.aIface,
+        bIface: l.bIface,
+        aPort: l.aPort,
+        bPort: l.bPort,
+        up: l.up,
+        ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
+      })),
+    };
+  }
+
   /**
-   * Every host pings every other once (`ping -c1 -W1`), as Mininet's pingall: logs the matrix
-   * (`h1 -> h2 X`) and `*** Results: N% dropped (a/b received)`. The pings of one source run
-   * concurrently (at most `concurrency`, default 8).
+   * Writes `<rundir>/topo.json` atomically (temporary file, then rename). A failure (a run
+   * directory this process may not write) is logged as a warning: the network works without it.
    */
-  async pingAll(opts: { concurrency?: number; signal?: AbortSignal } = {}): Promise<PingAllResult> {
+  private async writeDescription(): Promise<void> {
+    const file = this.descriptionPath;
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      await writeFile(tmp, `${JSON.stringify(this.description(), null, 2)}\n`);
+      await rename(tmp, file);
+      this.descriptionWritten = true;
+    } catch (e) {
+      this.log(`*** Warning: could not write ${file}: ${(e as Error).message}`);
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  /** Removes `<rundir>/topo.json` if it still describes this topology. */
+  private async removeDescription(): Promise<void> {
+    if (!this.descriptionWritten) return;
+    this.descriptionWritten = false;
+    try {
+      const cur = JSON.parse(await readFile(this.descriptionPath, 'utf8')) as { prefix?: unknown };
+      if (cur.prefix === this.prefix) await unlink(this.descriptionPath);
+    } catch {
+      // Gone already, or replaced by something unreadable: not ours to remove.
+    }
+  }
+
+  private hostOrThrow(name: string): HostPlace {
+    const h = this.host(name);
+    if (h === undefined) {
+      throw new Error(
+        this.kinds.has(name) ? `${name} is a switch, not a host` : `no host named "${name}"`,
+      );
+    }
+    return h;
+  }
+
+  /**
+   * Sets every link between nodes `n1` and `n2` (either order) up or down: both veth ends. Waits
+   * until the switch has seen the change (and, going up, until both ends carry traffic). Rewrites
+   * `<rundir>/topo.json`. Resolves with the links changed; rejects if there is no such link.
+   */
+  async setLink(n1: string, n2: string, up: boolean): Promise<LinkPlace[]> {
+    for (const n of [n1, n2]) if (!this.kinds.has(n)) throw new Error(`no node named "${n}"`);
+    const recs = this.linkRecs.filter(
+      (l) => (l.a === n1 && l.b === n2) || (l.a === n2 && l.b === n1),
+    );
+    if (recs.length === 0) throw new Error(`no link between ${n1} and ${n2}`);
+    for (const l of recs) {
+      await setLinkUp(l.aIface, up, l.aNs);
+      await setLinkUp(l.bIface, up, l.bNs);
+      l.up = up;
+    }
+    if (up) {
+      for (const l of recs) {
+        await waitLinksReady([l.aIface], l.aNs);
+        await waitLinksReady([l.bIface], l.bNs);
+      }
+    }
+    await this.waitSwitchLinkState(recs, up);
+    await this.writeDescription();
+    return recs.map((l) => ({ ...l }));
+  }
+
+  /**
+   * Host `src` pings host `dst` `count` times (default 1, 1 s wait). Rejects for an unknown
+   * host; a lost ping is a result, not an error.
+   */
+  async ping(src: string, dst: string, count = 1): Promise<PingPairResult> {
+    const s = this.hostOrThrow(src);
+    const d = this.hostOrThrow(dst);
+    const r = await pingFrom(s.ns, d.ip, 1, count);
+    const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.output);
+    const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.output);
+    return {
+      sent: m ? Number(m[1]) : count,
+      received: m ? Number(m[2]) : 0,
+      ...(rtt ? { rttMs: Number(rtt[1]) } : {}),
+      output: r.output,
+    };
+  }
+
+  /**
+   * TCP throughput from host `client` to host `server` with iperf3 (`-t seconds`, default 5): a
+   * one-off server in the server's namespace, the client in the client's. Rejects when iperf3 is
+   * missing or the test fails (no connection, an iperf3 error).
+   */
+  async iperf(client: string, server: string, seconds = 5): Promise<IperfResult> {
+    const iperf3 = requireTool('iperf3', 'iperf3');
+    const c = this.hostOrThrow(client);
+    const s = this.hostOrThrow(server);
+    if (c === s) throw new Error('iperf needs two different hosts');
+    const srv = spawn(requireTool('ip', 'iproute2'), ['netns', 'exec', s.ns, iperf3, '-s', '-1'], {
+      stdio: 'ignore',
+    });
+    const srvDone = new Promise<void>((r) => srv.once('close', () => r()));
+    try {
+      let last = '';
+      for (let attempt = 0; attempt < 50; attempt++) {
+        let out = '';
+        const code = await spawnIn(c.ns, [iperf3, '-c', s.ip, '-t', String(seconds), '-J'], {
+          onStdout: (d) => (out += d),
+          onStderr: (d) => (out += d),
+          timeoutMs: (seconds + 30) * 1000,
+        });
+        let j: unknown;
+        try {
+          j = JSON.parse(out);
+        } catch {
+          j = undefined;
+        }
+        const rec = (typeof j === 'object' && j !== null ? j : {}) as {
+          error?: string;
+          end?: {
+            sum_sent?: { bits_per_second?: number };
+            sum_received?: { bits_per_second?: number };
+          };
+        };
+        const sent = rec.end?.sum_sent?.bits_per_second;
+        const recv = rec.end?.sum_received?.bits_per_second;
+        if (code === 0 && typeof sent === 'number' && typeof recv === 'number') {
+          return { client, server, sentBps: sent, receivedBps: recv };
+        }
+        last = rec.error ?? out.trim();
+        // The server may not listen yet: retry on a refused connection only.
+        if (!/refused/i.test(last) || srv.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`iperf3 ${client} -> ${server} failed: ${last || 'no result'}`);
+    } finally {
+      if (srv.exitCode === null && srv.signalCode === null) srv.kill('SIGTERM');
+      await srvDone;
+    }
+  }
+
+  /**
+   * Runs `command` through `/bin/sh -c` in host `host`'s namespace (in the root namespace when
+   * `host` is undefined), streaming its output to `onStdout`/`onStderr`; aborting `signal` kills
+   * it. Resolves with its exit status; rejects for an unknown host.
+   */
+  async exec(
+    host: string | undefined,
+    command: string,
+    opts: {
+      onStdout?: (s: string) => void;
+      onStderr?: (s: string) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<number> {
+    const ns = host === undefined ? undefined : this.hostOrThrow(host).ns;
+    return spawnIn(ns, ['/bin/sh', '-c', command], opts);
+  }
+
+  /**
+   * Every host pings every other once (`ping -c1 -W1`), as Mininet's pingall: prints the matrix
+   * (`h1 -> h2 X`) and `*** Results: N% dropped (a/b received)` through `print` (default: the
+   * topology's log). The pings of one source run concurrently (at most `concurrency`, default 8).
+   */
+  async pingAll(
+    opts: { concurrency?: number; signal?: AbortSignal; print?: (line: string) => void } = {},
+  ): Promise<PingAllResult> {
     requireTool('ping', 'iputils-ping');
+    const print = opts.print ?? ((l: string) => this.log(l));
     const limit = Math.max(1, opts.concurrency ?? 8);
-    this.log('*** Ping: testing ping reachability');
+    print('*** Ping: testing ping reachability');
     const rows: PingRow[] = [];
     let sent = 0;
     let received = 0;
@@ -488,20 +1039,22 @@ export class Topo {
       sent += results.length;
       received += results.filter((r) => r.ok).length;
       rows.push({ src: src.name, results });
-      this.log(`${src.name} -> ${results.map((r) => (r.ok ? r.dst : 'X')).join(' ')}`);
+      print(`${src.name} -> ${results.map((r) => (r.ok ? r.dst : 'X')).join(' ')}`);
     }
     const droppedPct = sent === 0 ? 0 : Math.trunc((100 * (sent - received)) / sent);
-    this.log(`*** Results: ${droppedPct}% dropped (${received}/${sent} received)`);
+    print(`*** Results: ${droppedPct}% dropped (${received}/${sent} received)`);
     return { sent, received, droppedPct, rows };
   }
 
   /**
-   * Removes everything this topology created: its bridges (waiting for the switch to apply it),
-   * namespaces and links; then stops the daemon if it started one. Idempotent; never throws.
+   * Removes everything this topology created: `<rundir>/topo.json`, its bridges (waiting for the
+   * switch to apply it), namespaces and links; then stops the daemon if it started one.
+   * Idempotent; never throws.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.removeDescription();
     const uuids = this.bridgeUuids.filter(Boolean);
     if (uuids.length > 0) {
       this.log(`*** Stopping ${uuids.length} switches`);

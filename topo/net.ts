@@ -3,7 +3,7 @@
  * iproute2's `ip`, and `ping` run inside a host's namespace. Every name carries the topology's
  * prefix so that {@link cleanNames} can find leftovers; nothing outside those names is touched.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -127,15 +127,84 @@ export interface PingResult {
   output: string;
 }
 
-/** `ip netns exec NS ping -c1 -W1 DST`. */
-export async function pingFrom(ns: string, dst: string, waitSec = 1): Promise<PingResult> {
+/** `ip netns exec NS ping -cCOUNT -WWAIT -n DST` (count default 1, wait default 1 s). */
+export async function pingFrom(
+  ns: string,
+  dst: string,
+  waitSec = 1,
+  count = 1,
+): Promise<PingResult> {
   const ping = requireTool('ping', 'iputils-ping');
-  const r = await run(
-    requireTool('ip', 'iproute2'),
-    ['netns', 'exec', ns, ping, '-c1', `-W${waitSec}`, '-n', dst],
-    (waitSec + 10) * 1000,
-  );
+  const args = ['netns', 'exec', ns, ping, `-c${count}`, `-W${waitSec}`, '-n'];
+  if (count > 1) args.push('-i0.2');
+  const r = await run(requireTool('ip', 'iproute2'), [...args, dst], (waitSec + count + 10) * 1000);
   return { ok: r.code === 0, output: r.stdout + r.stderr };
+}
+
+/** Options of {@link spawnIn}. */
+export interface SpawnInOptions {
+  /** Receives standard output as it comes. */
+  onStdout?: (chunk: string) => void;
+  /** Receives standard error as it comes. */
+  onStderr?: (chunk: string) => void;
+  /** Aborting kills the command (SIGTERM, then SIGKILL after 2 s). */
+  signal?: AbortSignal;
+  /** Kill the command after this many ms (default: never). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `argv` inside network namespace `ns` (`ip netns exec NS ARGV...`; in the root namespace
+ * when `ns` is undefined), streaming its output, with standard input closed. Resolves with the
+ * exit status (128 + signal number when killed, -1 if it could not start); never rejects.
+ */
+export function spawnIn(
+  ns: string | undefined,
+  argv: string[],
+  opts: SpawnInOptions = {},
+): Promise<number> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] =
+      ns === undefined ? argv : [requireTool('ip', 'iproute2'), 'netns', 'exec', ns, ...argv];
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => opts.onStdout?.(d));
+    child.stderr.on('data', (d: string) => opts.onStderr?.(d));
+    let killTimer: NodeJS.Timeout | undefined;
+    const kill = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 2000);
+    };
+    const timer = opts.timeoutMs !== undefined ? setTimeout(kill, opts.timeoutMs) : undefined;
+    opts.signal?.addEventListener('abort', kill, { once: true });
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', kill);
+      resolve(code);
+    };
+    child.once('error', (e) => {
+      opts.onStderr?.(`${e.message}\n`);
+      finish(-1);
+    });
+    child.once('close', (code, sig) => {
+      const signo =
+        sig === null
+          ? 0
+          : (({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15 } as const)[sig as 'SIGINT'] ?? 1);
+      finish(code ?? 128 + signo);
+    });
+  });
+}
+
+/** Sets device `dev` (in namespace `ns`, or the root one) administratively up or down. */
+export async function setLinkUp(dev: string, up: boolean, ns?: string): Promise<void> {
+  await ip(...(ns !== undefined ? ['-n', ns] : []), 'link', 'set', dev, up ? 'up' : 'down');
 }
 
 /** Regexp matching the names {@link cleanNames} removes for `prefix`. */

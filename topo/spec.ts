@@ -45,6 +45,15 @@ export interface TopoLink {
   readonly a: LinkEnd;
   /** Second end. */
   readonly b: LinkEnd;
+  /** MTU of both veth ends (default: the kernel's, 1500). */
+  readonly mtu?: number;
+  /** Initial state: false creates the link with both ends down (default true). */
+  readonly up?: boolean;
+  /**
+   * Host-side 802.1Q tag (1–4094), only on a host's link: the host's address then sits on a VLAN
+   * subinterface (`h1-eth0.100`) in its namespace, as Mininet's VLANHost.
+   */
+  readonly vlan?: number;
 }
 
 /** A parsed topology. */
@@ -61,7 +70,15 @@ export interface TopoGraph {
 
 /** Thrown by {@link parseSpec} for a spec it cannot read. */
 export class TopoSpecError extends Error {
-  override readonly name = 'TopoSpecError';
+  override readonly name: string = 'TopoSpecError';
+}
+
+/** The kind of each node of `graph`, by name. */
+export function nodeKinds(graph: TopoGraph): Map<string, 'host' | 'switch'> {
+  const m = new Map<string, 'host' | 'switch'>();
+  for (const h of graph.hosts) m.set(h.name, 'host');
+  for (const s of graph.switches) m.set(s.name, 'switch');
+  return m;
 }
 
 /** Largest number of hosts or switches a spec may produce. */

@@ -156,7 +156,7 @@ t.test('CLI: tsvs topo minimal --pingall', async (t) => {
   const text = out.join('');
   t.comment(text);
   t.equal(code, 0, err.join(''));
-  t.match(text, /\*\*\* Adding hosts: h1 h2\n/);
+  t.match(err.join(''), /\*\*\* Adding hosts: h1 h2\n/, 'progress on stderr');
   t.match(text, /h1 -> h2\nh2 -> h1\n\*\*\* Results: 0% dropped \(2\/2 received\)\n/);
   t.equal(await runTopoCli(['ring,3'], { err: () => undefined }), 2, 'usage error');
 });
