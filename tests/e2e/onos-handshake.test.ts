@@ -14,6 +14,7 @@ import { OFPP, OFPPC, OFPPF, OFPPS } from '../../openflow/constants.js';
 import type { OfpMessage } from '../../openflow/messages.js';
 import { Ofproto } from '../../ofproto/ofproto.js';
 import { OfTestPeer } from '../helpers/ofclient.js';
+import { ONOS_DEFAULT_FLOWS, OnosEmulator } from '../helpers/onos-emulator.js';
 
 t.test('ONOS-style handshake completes through ROLE_REQUEST MASTER', async (t) => {
   const server = net.createServer();
@@ -126,5 +127,38 @@ t.test('ONOS-style handshake completes through ROLE_REQUEST MASTER', async (t) =
   const ps = await onos.waitType('MULTIPART_REPLY', x);
   if (ps.mpType === 'PORT_STATS') t.equal(ps.entries.length, 4);
   t.ok(sw.connmgr.status()[0]?.isConnected);
+  t.equal(sw.connmgr.status()[0]?.role, 'master');
+});
+
+t.test('the ONOS emulation takes an in-process switch to MASTER and polls it', async (t) => {
+  // The same emulation as tests/e2e/onos-emulation.test.ts (which needs root for its network),
+  // here against one Ofproto (no datapath, so no link probes) with faster polls: flows installed, read back equal, stats answered.
+  const onos = await OnosEmulator.listen({ pollIntervalMs: 300, probeIntervalMs: 0 });
+  const sw = new Ofproto({ name: 'onos1', datapathId: 0x43n, clock: realClock });
+  const up = {
+    config: 0,
+    state: OFPPS.LIVE,
+    curr: OFPPF['1GB_FD'],
+    currSpeed: 1_000_000,
+    maxSpeed: 0,
+  };
+  sw.addPort({ ofport: OFPP.LOCAL, name: 'onos1', hwAddr: 0x0200000001ff, ...up });
+  for (let i = 1; i <= 2; i++)
+    sw.addPort({ ofport: i, name: `p${i}`, hwAddr: 0x020000000100 + i, ...up });
+  t.teardown(async () => {
+    await sw.close();
+    await onos.close();
+  });
+  await sw.setControllers([{ target: onos.target }]);
+  await onos.waitUntil(() => (onos.devices.get(0x43n)?.flowPolls.length ?? 0) >= 3, '3 flow polls');
+  const dev = onos.devices.get(0x43n)!;
+  t.same(onos.problems, [], 'no protocol problem');
+  t.equal(dev.role, 'MASTER');
+  t.equal(dev.batchesOk.length, 1, 'the default flows were accepted before the barrier');
+  t.ok(
+    dev.flowPolls.every((p) => p.consistent),
+    'every poll read back what was installed',
+  );
+  t.equal(dev.flowPolls.at(-1)!.entries.length, ONOS_DEFAULT_FLOWS.length);
   t.equal(sw.connmgr.status()[0]?.role, 'master');
 });
