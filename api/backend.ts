@@ -92,6 +92,8 @@ export interface FlowQuery {
   cookie?: bigint;
   /** Cookie mask; absent with a cookie means all ones. */
   cookieMask?: bigint;
+  /** At most this many rules (the first in table/priority order). */
+  limit?: number;
 }
 
 /** One OpenFlow rule. */
@@ -162,6 +164,109 @@ export interface MeterInfo {
   flowCount: number;
 }
 
+/**
+ * The BFD session of one interface, read from the database: Interface.bfd (configuration) and
+ * Interface.bfd_status (what the daemon reports), as OVS's ovs-vswitchd writes them.
+ */
+export interface BfdInfo {
+  /** Interface name. */
+  interface: string;
+  /** Bridge holding the interface, if any. */
+  bridge?: string;
+  /** True when Interface.bfd has enable=true. */
+  enabled: boolean;
+  /** Interface.bfd as is (enable, min_rx, min_tx, decay_min_rx, cpath_down, …). */
+  config: Record<string, string>;
+  /** bfd_status:state (admin_down, down, init, up). */
+  state?: string;
+  /** bfd_status:forwarding. */
+  forwarding?: boolean;
+  /** bfd_status:diagnostic. */
+  diagnostic?: string;
+  /** bfd_status:remote_state. */
+  remoteState?: string;
+  /** bfd_status:remote_diagnostic. */
+  remoteDiagnostic?: string;
+  /** bfd_status:flap_count. */
+  flapCount?: number;
+  /** Interface.bfd_status as is. */
+  status: Record<string, string>;
+}
+
+/** STP figures of one port (Port.status, Port.statistics and Port.other_config stp-*). */
+export interface StpPortInfo {
+  /** Port name. */
+  name: string;
+  /** status:stp_port_id. */
+  portId?: string;
+  /** status:stp_state (disabled, listening, learning, forwarding, blocking). */
+  state?: string;
+  /** status:stp_sec_in_state. */
+  secInState?: number;
+  /** status:stp_role (root, designated, alternate, disabled). */
+  role?: string;
+  /** statistics:stp_tx_count. */
+  txCount?: number;
+  /** statistics:stp_rx_count. */
+  rxCount?: number;
+  /** statistics:stp_error_count. */
+  errorCount?: number;
+  /** The port's other_config keys starting with `stp-` (stp-enable, stp-port-num, …). */
+  config: Record<string, string>;
+}
+
+/** STP state of one bridge, read from the database (Bridge and its Port rows). */
+export interface StpInfo {
+  /** Bridge name. */
+  bridge: string;
+  /** Bridge.stp_enable. */
+  enabled: boolean;
+  /** status:stp_bridge_id. */
+  bridgeId?: string;
+  /** status:stp_designated_root. */
+  designatedRoot?: string;
+  /** status:stp_root_path_cost. */
+  rootPathCost?: number;
+  /** True when this bridge is the root (bridge id = designated root), when both are known. */
+  isRoot?: boolean;
+  /** The bridge's other_config keys starting with `stp-` (stp-priority, stp-hello-time, …). */
+  config: Record<string, string>;
+  /** Ports of the bridge, by name. */
+  ports: StpPortInfo[];
+}
+
+/** Lookups and matches of one flow table. */
+export interface TableStatsInfo {
+  /** Table id. */
+  table: number;
+  /** Rules in the table. */
+  count: number;
+  /** Packets looked up in the table (translations, not datapath hits). */
+  lookups: number;
+  /** Lookups that matched a rule. */
+  matched: number;
+}
+
+/** Datapath-wide figures for /metrics. */
+export interface DatapathStatsInfo {
+  /** Datapath name, e.g. `ovs-netdev`. */
+  name: string;
+  /** Packets that hit the exact-match cache. */
+  emcHits: number;
+  /** Packets that hit a megaflow. */
+  megaflowHits: number;
+  /** Packets that missed both caches. */
+  misses: number;
+  /** Packets lost in upcalls. */
+  lost: number;
+  /** Upcall batches. */
+  upcalls: number;
+  /** Megaflows installed now. */
+  flows: number;
+  /** Megaflow masks (subtables) now. */
+  masks: number;
+}
+
 /** OVSDB server figures for /metrics. */
 export interface OvsdbStatsInfo {
   /** Open sessions. */
@@ -202,6 +307,30 @@ export interface ApiBackend {
   listFlows(bridge: string, q: FlowQuery): FlowInfo[] | undefined;
   /** Flows per table (only tables holding flows), or undefined for an unknown bridge. */
   flowCounts(bridge: string): { table: number; count: number }[] | undefined;
+  /**
+   * Rules, lookups and matches of every table that holds a rule or saw a lookup, by table id;
+   * undefined for an unknown bridge.
+   */
+  tableStats(bridge: string): TableStatsInfo[] | undefined;
+  /** Figures of every datapath (one in this daemon), empty when none runs. */
+  datapathStats(): DatapathStatsInfo[];
+  /** BFD of every interface that has BFD configured or reported, sorted by interface name. */
+  listBfd(): BfdInfo[];
+  /**
+   * BFD of the Interface row called `name` (enabled false and empty maps when it has none), or
+   * undefined when no Interface row has that name.
+   */
+  getBfd(name: string): BfdInfo | undefined;
+  /** STP of every Bridge row, sorted by bridge name. */
+  listStp(): StpInfo[];
+  /** STP of the Bridge row called `name`, or undefined when there is none. */
+  getStp(name: string): StpInfo | undefined;
+  /**
+   * The running topology as `tsvs topo` describes it in `<rundir>/topo.json`, parsed but not
+   * validated (the route checks it), or undefined when no topology runs (no file). Throws when
+   * the file exists but cannot be read or parsed.
+   */
+  topology(): unknown;
   /** Groups by id, or undefined for an unknown bridge. */
   listGroups(bridge: string): GroupInfo[] | undefined;
   /** Meters by id, or undefined for an unknown bridge. */

@@ -1,6 +1,7 @@
 /**
- * The live event stream behind `GET /events` (a WebSocket): OVSDB row changes, port status and
- * flow additions/removals, fanned out to every client whose topic filter wants them.
+ * The live event stream behind `GET /events` (a WebSocket): OVSDB row changes, port status,
+ * flow additions/removals/modifications, BFD session and STP state changes, fanned out to every
+ * client whose filter wants them.
  *
  * Sources: the backend feeds an {@link EventHub} through {@link ApiBackend.subscribe}; the hub
  * numbers events (`seq`, +1 per published event, shared by every topic) and hands each one to its
@@ -15,15 +16,17 @@
  * `{"topic":"meta","type":"dropped","dropped":N,"total":T}` (N dropped since the last notice).
  * Nothing is ever buffered without bound.
  *
- * Filters: `/events?topics=ovsdb,port` (default: every topic), and at any time a text message
- * `{"subscribe":["flow"]}` / `{"unsubscribe":["ovsdb"]}` / `{"topics":["port"]}` (replace),
- * answered with `{"topic":"meta","type":"subscribed","topics":[…]}` or, for bad input,
+ * Filters: `/events?topics=ovsdb,port` (default: every topic) and `&bridges=br0,br1` (default:
+ * every bridge; events that name no bridge, such as `ovsdb`, always pass), and at any time a
+ * text message `{"subscribe":["flow"]}` / `{"unsubscribe":["ovsdb"]}` / `{"topics":["port"]}`
+ * (replace) / `{"bridges":["br0"]}` (replace; `[]` = every bridge), answered with
+ * `{"topic":"meta","type":"subscribed","topics":[…],"bridges":[…]}` or, for bad input,
  * `{"topic":"meta","type":"error","detail":"…"}`.
  */
 import { counter } from '../lib/counters.js';
 
 /** Event topics a client can subscribe to. */
-export const TOPICS = ['ovsdb', 'port', 'flow'] as const;
+export const TOPICS = ['ovsdb', 'port', 'flow', 'bfd', 'stp'] as const;
 /** One of {@link TOPICS}. */
 export type Topic = (typeof TOPICS)[number];
 
@@ -59,14 +62,14 @@ export interface PortEvent {
   linkState?: string;
 }
 
-/** A flow was added to or removed from a bridge's tables. */
+/** A flow was added to, removed from or modified in a bridge's tables (pushed as it commits). */
 export interface FlowEvent {
   /** Topic. */
   topic: 'flow';
   /** Bridge name. */
   bridge: string;
-  /** What happened. */
-  op: 'add' | 'remove';
+  /** What happened (a modify changed the instructions of an existing rule). */
+  op: 'add' | 'remove' | 'modify';
   /** Table id. */
   table: number;
   /** Priority. */
@@ -75,10 +78,100 @@ export interface FlowEvent {
   cookie: string;
   /** Match in ovs-ofctl syntax. */
   match: string;
+  /** Instructions in ovs-ofctl syntax (`drop` when none). */
+  actions: string;
+}
+
+/**
+ * A BFD session changed: Interface.bfd (configuration) or Interface.bfd_status (what the
+ * daemon reports) of one interface, as committed to the database.
+ */
+export interface BfdEvent {
+  /** Topic. */
+  topic: 'bfd';
+  /** Interface name. */
+  interface: string;
+  /** Bridge holding the interface ('' when not known). */
+  bridge: string;
+  /** add: BFD configured or first status; delete: BFD removed (or the interface); else modify. */
+  op: 'add' | 'modify' | 'delete';
+  /** True when Interface.bfd has enable=true. */
+  enabled: boolean;
+  /** bfd_status:state (admin_down, down, init, up), when reported. */
+  state?: string;
+  /** bfd_status:state before this change, when it changed. */
+  oldState?: string;
+  /** bfd_status:forwarding. */
+  forwarding?: boolean;
+  /** bfd_status:diagnostic. */
+  diagnostic?: string;
+  /** bfd_status:remote_state. */
+  remoteState?: string;
+  /** bfd_status:remote_diagnostic. */
+  remoteDiagnostic?: string;
+  /** bfd_status:flap_count. */
+  flapCount?: number;
+}
+
+/** STP state of a bridge changed (Bridge.stp_enable or the stp_* keys of Bridge.status). */
+export interface StpBridgeEvent {
+  /** Topic. */
+  topic: 'stp';
+  /** Which kind of STP event. */
+  scope: 'bridge';
+  /** Bridge name. */
+  bridge: string;
+  /** Bridge.stp_enable. */
+  enabled: boolean;
+  /** status:stp_bridge_id. */
+  bridgeId?: string;
+  /** status:stp_designated_root. */
+  designatedRoot?: string;
+  /** status:stp_root_path_cost. */
+  rootPathCost?: number;
+}
+
+/**
+ * STP state of a port changed: stp_state, stp_role or stp_port_id in Port.status (changes of
+ * stp_sec_in_state alone and of the stp_* counters are not events; REST has them).
+ */
+export interface StpPortEvent {
+  /** Topic. */
+  topic: 'stp';
+  /** Which kind of STP event. */
+  scope: 'port';
+  /** Bridge name ('' when not known). */
+  bridge: string;
+  /** Port name. */
+  port: string;
+  /** status:stp_port_id. */
+  portId?: string;
+  /** status:stp_state (disabled, listening, learning, forwarding, blocking); absent when STP went off. */
+  state?: string;
+  /** stp_state before this change, when it changed. */
+  oldState?: string;
+  /** status:stp_role (root, designated, alternate, disabled). */
+  role?: string;
+  /** stp_role before this change, when it changed. */
+  oldRole?: string;
 }
 
 /** Any event of the stream. */
-export type ApiEvent = OvsdbRowEvent | PortEvent | FlowEvent;
+export type ApiEvent =
+  OvsdbRowEvent | PortEvent | FlowEvent | BfdEvent | StpBridgeEvent | StpPortEvent;
+
+/** The bridge an event is about, if any (for per-client bridge filters). */
+export function eventBridge(e: ApiEvent): string | undefined {
+  switch (e.topic) {
+    case 'ovsdb':
+      return undefined;
+    case 'port':
+    case 'flow':
+    case 'bfd':
+    case 'stp':
+      return e.bridge;
+  }
+}
 
 const cPublished = counter('api_events_published', 'api', 'events published to the event stream');
 const cDropped = counter(
@@ -105,6 +198,8 @@ export interface EventClientOptions {
   highWaterBytes?: number;
   /** Initial topics (default every topic). */
   topics?: Iterable<Topic>;
+  /** Initial bridge filter (default empty = every bridge). */
+  bridges?: Iterable<string>;
 }
 
 /** Parses a `topics` list (`ovsdb,port`); throws Error naming the first unknown topic. */
@@ -121,10 +216,32 @@ export function parseTopics(s: string | readonly unknown[]): Set<Topic> {
   return out;
 }
 
+/**
+ * Parses a `bridges` list (`br0,br1`); throws Error on a name that is not a non-empty string of
+ * at most 255 characters.
+ */
+export function parseBridges(s: string | readonly unknown[]): Set<string> {
+  const words = typeof s === 'string' ? s.split(',').map((w) => w.trim()) : [...s];
+  const out = new Set<string>();
+  for (const w of words) {
+    if (w === '' && typeof s === 'string') continue;
+    if (typeof w !== 'string' || w === '' || w.length > 255) {
+      throw new Error(`bad bridge name ${JSON.stringify(w)} in the bridge filter`);
+    }
+    out.add(w);
+  }
+  return out;
+}
+
 /** One connected stream client: its filter, its bounded queue and its drop count. */
 export class EventClient {
   /** Topics this client receives. */
   readonly topics: Set<Topic>;
+  /**
+   * Bridges this client receives events of (empty = every bridge). Events that name no bridge
+   * always pass.
+   */
+  readonly bridges: Set<string>;
   /** Events dropped for this client since it connected. */
   dropped = 0;
   private readonly queue: string[] = [];
@@ -142,6 +259,13 @@ export class EventClient {
     this.maxQueue = Math.max(1, opts.maxQueue ?? 1024);
     this.highWater = Math.max(1, opts.highWaterBytes ?? 256 * 1024);
     this.topics = new Set(opts.topics ?? TOPICS);
+    this.bridges = new Set(opts.bridges ?? []);
+  }
+
+  /** True if this client's filters let an event of `topic` about `bridge` through. */
+  wants(topic: Topic, bridge?: string): boolean {
+    if (!this.topics.has(topic)) return false;
+    return bridge === undefined || this.bridges.size === 0 || this.bridges.has(bridge);
   }
 
   /** Events waiting for the socket. Never more than maxQueue. */
@@ -149,9 +273,12 @@ export class EventClient {
     return this.queue.length - this.head;
   }
 
-  /** Offers one serialized event of `topic`; ignored unless the client subscribed to it. */
-  offer(topic: Topic, text: string): void {
-    if (this.closed || !this.topics.has(topic)) return;
+  /**
+   * Offers one serialized event of `topic` (about `bridge`, if any); ignored unless the client's
+   * filters want it.
+   */
+  offer(topic: Topic, text: string, bridge?: string): void {
+    if (this.closed || !this.wants(topic, bridge)) return;
     this.queue.push(text);
     if (this.queued > this.maxQueue) {
       this.head++;
@@ -234,7 +361,8 @@ export class EventHub {
     cPublished.inc();
     if (this.clients.size === 0) return;
     const text = JSON.stringify({ seq: this.seq, ...e });
-    for (const c of this.clients) c.offer(e.topic, text);
+    const bridge = eventBridge(e);
+    for (const c of this.clients) c.offer(e.topic, text, bridge);
   }
 
   /** True if some client wants `topic` (sources may skip expensive work otherwise). */
@@ -288,15 +416,30 @@ export function handleControlMessage(c: EventClient, text: string): Record<strin
     return { type: 'error', detail: 'control messages must be JSON objects' };
   }
   const m = msg as Record<string, unknown>;
-  const keys = Object.keys(m).filter((k) => ['subscribe', 'unsubscribe', 'topics'].includes(k));
+  const keys = Object.keys(m).filter((k) =>
+    ['subscribe', 'unsubscribe', 'topics', 'bridges'].includes(k),
+  );
   if (keys.length !== 1 || Object.keys(m).length !== 1) {
     return {
       type: 'error',
-      detail: 'expected exactly one of "subscribe", "unsubscribe" or "topics"',
+      detail: 'expected exactly one of "subscribe", "unsubscribe", "topics" or "bridges"',
     };
   }
   const key = keys[0]!;
   const list = m[key];
+  if (key === 'bridges') {
+    if (!Array.isArray(list))
+      return { type: 'error', detail: '"bridges" must be an array of bridge names' };
+    let bridges: Set<string>;
+    try {
+      bridges = parseBridges(list);
+    } catch (e) {
+      return { type: 'error', detail: (e as Error).message };
+    }
+    c.bridges.clear();
+    for (const b of bridges) c.bridges.add(b);
+    return subscribedNotice(c);
+  }
   if (!Array.isArray(list)) return { type: 'error', detail: `"${key}" must be an array of topics` };
   let topics: Set<Topic>;
   try {
@@ -309,5 +452,14 @@ export function handleControlMessage(c: EventClient, text: string): Record<strin
     if (key === 'unsubscribe') c.topics.delete(t);
     else c.topics.add(t);
   }
-  return { type: 'subscribed', topics: TOPICS.filter((t) => c.topics.has(t)) };
+  return subscribedNotice(c);
+}
+
+/** The `subscribed` notice body describing `c`'s filters. */
+export function subscribedNotice(c: EventClient): Record<string, unknown> {
+  return {
+    type: 'subscribed',
+    topics: TOPICS.filter((t) => c.topics.has(t)),
+    bridges: [...c.bridges].sort(),
+  };
 }

@@ -6,6 +6,10 @@
  *   at each scrape, since modules create theirs as they load);
  * - per-port `tsvs_port_{rx,tx}_{packets,bytes,dropped}` gauges labelled `bridge`, `port`;
  * - `tsvs_flows{bridge,table}` (tables holding flows only) and `tsvs_bridges`;
+ * - `tsvs_table_lookups_total{bridge,table}`, `tsvs_table_matches_total{bridge,table}`;
+ * - `tsvs_datapath_hits_total{datapath,cache="emc|megaflow"}`, `tsvs_datapath_misses_total`,
+ *   `tsvs_datapath_lost_total`, `tsvs_datapath_upcalls_total`, `tsvs_datapath_megaflows`,
+ *   `tsvs_datapath_masks` (labelled `datapath`);
  * - `tsvs_ovsdb_sessions`, `tsvs_ovsdb_monitors`, `tsvs_ovsdb_commits_total` when the backend
  *   hosts the OVSDB server;
  * - `tsvs_api_event_clients`, `tsvs_api_event_queued`;
@@ -94,6 +98,69 @@ export class ApiMetrics {
         }
       },
     });
+    for (const [name, key, help] of [
+      ['tsvs_table_lookups_total', 'lookups', 'Packets looked up in the table (translations)'],
+      ['tsvs_table_matches_total', 'matched', 'Lookups that matched a rule'],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['bridge', 'table'] as const,
+        registers: [reg],
+        collect: function (this: Counter<'bridge' | 'table'>) {
+          this.reset();
+          for (const b of backend.listBridges()) {
+            for (const ts of backend.tableStats(b.name) ?? []) {
+              this.inc({ bridge: b.name, table: String(ts.table) }, ts[key]);
+            }
+          }
+        },
+      });
+    }
+    new Counter({
+      name: 'tsvs_datapath_hits_total',
+      help: 'Packets that hit a datapath cache (emc = exact match, megaflow)',
+      labelNames: ['datapath', 'cache'] as const,
+      registers: [reg],
+      collect: function (this: Counter<'datapath' | 'cache'>) {
+        this.reset();
+        for (const d of backend.datapathStats()) {
+          this.inc({ datapath: d.name, cache: 'emc' }, d.emcHits);
+          this.inc({ datapath: d.name, cache: 'megaflow' }, d.megaflowHits);
+        }
+      },
+    });
+    for (const [name, key, help] of [
+      ['tsvs_datapath_misses_total', 'misses', 'Packets that missed every datapath cache'],
+      ['tsvs_datapath_lost_total', 'lost', 'Packets lost in upcalls'],
+      ['tsvs_datapath_upcalls_total', 'upcalls', 'Upcall batches sent to the handler'],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['datapath'] as const,
+        registers: [reg],
+        collect: function (this: Counter<'datapath'>) {
+          this.reset();
+          for (const d of backend.datapathStats()) this.inc({ datapath: d.name }, d[key]);
+        },
+      });
+    }
+    for (const [name, key, help] of [
+      ['tsvs_datapath_megaflows', 'flows', 'Megaflows installed in the datapath'],
+      ['tsvs_datapath_masks', 'masks', 'Megaflow masks (subtables) in the datapath'],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['datapath'] as const,
+        registers: [reg],
+        collect: function (this: Gauge<'datapath'>) {
+          this.reset();
+          for (const d of backend.datapathStats()) this.set({ datapath: d.name }, d[key]);
+        },
+      });
+    }
     new Gauge({
       name: 'tsvs_ovsdb_sessions',
       help: 'Open OVSDB sessions',

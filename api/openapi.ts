@@ -7,7 +7,7 @@ import { problemSchema, type JsonSchema } from './schemas.js';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad request (validation failed)',
-  404: 'Unknown bridge, command or unavailable feature',
+  404: 'Unknown bridge, interface or command, unavailable feature, or no topology running',
   413: 'Payload too large',
   415: 'Unsupported media type',
   422: 'The underlying appctl command failed',
@@ -77,7 +77,8 @@ export function buildOpenApi(version: string): JsonSchema {
       version,
       description:
         'REST mirror of the switch state and its appctl commands. Errors are application/problem+json. ' +
-        'Live events: WebSocket /events?topics=ovsdb,port,flow. Metrics: GET /metrics (Prometheus text).',
+        'Live events: WebSocket /events?topics=ovsdb,port,flow,bfd,stp&bridges=br0 (both optional). ' +
+        'Metrics: GET /metrics (Prometheus text).',
     },
     paths,
     components: { schemas: { Problem: problemSchema } },

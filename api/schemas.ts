@@ -104,8 +104,14 @@ export const flowQuerySchema = obj(
       pattern: '^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})(/(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20}))?$',
       description: 'VALUE[/MASK] as in ovs-ofctl (`0x10/0xf0`); no mask = exact',
     },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000000,
+      description: 'At most this many flows (the first ones in table/priority order)',
+    },
   },
-  ['table', 'cookie'],
+  ['table', 'cookie', 'limit'],
 );
 
 /** One flow. */
@@ -188,3 +194,150 @@ export const appctlCommandSchema = obj({
   minArgs: count,
   maxArgs: { type: ['integer', 'null'], description: 'null = no limit' },
 });
+
+const strMap = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  description: 'The database column as is (string to string)',
+} as const;
+
+/** Path parameter `name` of an interface. */
+export const interfaceParams = obj({ name: { type: 'string', minLength: 1, maxLength: 255 } });
+
+/** BFD of one interface. */
+export const bfdSchema = obj(
+  {
+    interface: str,
+    bridge: str,
+    enabled: { type: 'boolean' },
+    config: strMap,
+    state: { type: 'string', description: 'admin_down, down, init or up' },
+    forwarding: { type: 'boolean' },
+    diagnostic: str,
+    remoteState: str,
+    remoteDiagnostic: str,
+    flapCount: count,
+    status: strMap,
+  },
+  ['bridge', 'state', 'forwarding', 'diagnostic', 'remoteState', 'remoteDiagnostic', 'flapCount'],
+);
+
+/** STP of one port. */
+export const stpPortSchema = obj(
+  {
+    name: str,
+    portId: str,
+    state: {
+      type: 'string',
+      description: 'disabled, listening, learning, forwarding or blocking',
+    },
+    secInState: count,
+    role: { type: 'string', description: 'root, designated, alternate or disabled' },
+    txCount: count,
+    rxCount: count,
+    errorCount: count,
+    config: strMap,
+  },
+  ['portId', 'state', 'secInState', 'role', 'txCount', 'rxCount', 'errorCount'],
+);
+
+/** STP of one bridge. */
+export const stpSchema = obj(
+  {
+    bridge: str,
+    enabled: { type: 'boolean' },
+    bridgeId: str,
+    designatedRoot: str,
+    rootPathCost: count,
+    isRoot: { type: 'boolean' },
+    config: strMap,
+    ports: list(stpPortSchema),
+  },
+  ['bridgeId', 'designatedRoot', 'rootPathCost', 'isRoot'],
+);
+
+/** Lookups and matches of one table. */
+export const tableStatsSchema = obj({ table: count, count, lookups: count, matched: count });
+
+/**
+ * The running topology (`<rundir>/topo.json`, written by `tsvs topo`): the members listed are
+ * the ones the file has today; members added later pass through unchanged.
+ */
+export const topologySchema: JsonSchema = {
+  type: 'object',
+  required: ['prefix', 'hosts', 'switches', 'links'],
+  additionalProperties: true,
+  properties: {
+    version: { type: 'integer', description: 'Format version (1)' },
+    prefix: { type: 'string', description: 'Prefix of every namespace and interface name' },
+    spec: { type: 'string', description: 'The spec it was built from, e.g. `linear,3`' },
+    pid: { type: 'integer', description: 'Process that owns the topology' },
+    controllers: list(str),
+    failMode: { type: 'string', enum: ['secure', 'standalone'] },
+    hosts: list({
+      type: 'object',
+      required: ['name', 'netns', 'ip', 'mac', 'switch', 'port'],
+      additionalProperties: true,
+      properties: {
+        name: str,
+        netns: str,
+        ip: { type: 'string', description: 'IPv4 address without prefix length' },
+        prefixLen: int,
+        mac: str,
+        iface: { type: 'string', description: 'Interface inside the namespace' },
+        vlan: int,
+        vlanAt: { type: 'string', enum: ['host', 'switch'] },
+        switch: str,
+        port: { type: ['integer', 'string'], description: 'OpenFlow port on the switch' },
+      },
+    }),
+    switches: list({
+      type: 'object',
+      required: ['name'],
+      additionalProperties: true,
+      properties: { name: str, dpid: str },
+    }),
+    links: list({
+      type: 'object',
+      required: ['a', 'b', 'aIface', 'bIface', 'up'],
+      additionalProperties: true,
+      properties: {
+        a: str,
+        b: str,
+        aIface: str,
+        bIface: str,
+        aPort: int,
+        bPort: int,
+        up: { type: 'boolean', description: 'Administrative state set by the topology' },
+        mtu: int,
+      },
+    }),
+  },
+};
+
+/** One step of a trace: a table visited and what the rule did. */
+export const traceStepSchema = obj(
+  {
+    bridge: str,
+    table: count,
+    depth: { type: 'integer', minimum: 0, description: 'Nesting (resubmit, patch port) level' },
+    match: { type: 'string', description: 'Rule match ("" = match all)' },
+    priority: count,
+    cookie: str,
+    miss: { type: 'boolean', description: 'No rule matched' },
+    actions: list(str),
+  },
+  ['priority', 'cookie'],
+);
+
+/** Answer of POST /api/bridges/:name/trace. */
+export const traceResultSchema = obj(
+  {
+    output: { type: 'string', description: 'ofproto/trace output as ovs-appctl prints it' },
+    path: list(traceStepSchema),
+    finalFlow: str,
+    megaflow: str,
+    datapathActions: str,
+  },
+  ['finalFlow', 'megaflow', 'datapathActions'],
+);

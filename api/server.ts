@@ -31,6 +31,7 @@ import {
   EventClient,
   EventHub,
   handleControlMessage,
+  parseBridges,
   parseTopics,
   TOPICS,
   type EventClientOptions,
@@ -72,6 +73,8 @@ export interface ApiServer {
   /** Stops feeding events, closes every stream client and the server. Idempotent. */
   close(): Promise<void>;
 }
+
+const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false } as const;
 
 const STATIC_FILES: Record<string, string> = {
   '/': 'index.html',
@@ -201,7 +204,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       url: r.url,
       schema: {
         ...(r.params ? { params: r.params } : {}),
-        ...(r.querystring ? { querystring: r.querystring } : {}),
+        // Routes without query parameters refuse any (a typo answers 400, not a silent 200).
+        querystring: r.querystring ?? NO_QUERY,
         ...(r.body ? { body: r.body } : {}),
         response: { 200: r.response },
       },
@@ -244,17 +248,24 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       return;
     }
     let topics: Set<Topic> = new Set(TOPICS);
-    const q = url.searchParams.get('topics');
-    if (q !== null) {
-      try {
-        topics = parseTopics(q);
-      } catch (e) {
-        rejectUpgrade(socket, 400, 'Bad Request', (e as Error).message);
+    let bridges = new Set<string>();
+    for (const k of url.searchParams.keys()) {
+      if (k !== 'topics' && k !== 'bridges') {
+        rejectUpgrade(socket, 400, 'Bad Request', `unknown parameter "${k}" (topics, bridges)`);
         return;
       }
     }
+    try {
+      const q = url.searchParams.get('topics');
+      if (q !== null) topics = parseTopics(q);
+      const b = url.searchParams.get('bridges');
+      if (b !== null) bridges = parseBridges(b);
+    } catch (e) {
+      rejectUpgrade(socket, 400, 'Bad Request', (e as Error).message);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const client = new EventClient(ws, { ...opts.events, topics });
+      const client = new EventClient(ws, { ...opts.events, topics, bridges });
       sockets.add(ws);
       hub.add(client);
       ws.on('message', (data, isBinary) => {
@@ -272,6 +283,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       client.notice({
         type: 'hello',
         topics: TOPICS.filter((t) => client.topics.has(t)),
+        bridges: [...client.bridges].sort(),
         seq: hub.published,
       });
     });

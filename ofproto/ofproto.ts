@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { getLogger } from '../lib/log.js';
-import { OFPC, OFPP, OFPPC, OFPPR } from '../openflow/constants.js';
+import { OFPC, OFPP, OFPPC, OFPPR, OFPPS } from '../openflow/constants.js';
 import { OfpError } from '../openflow/errors.js';
 import { splitMultipartReply, type MessageOf, type OfpMessage } from '../openflow/messages.js';
 import type { MultipartReplyBody, PortStats, TableStats } from '../openflow/multipart.js';
@@ -16,7 +16,12 @@ import type { Port } from '../openflow/structs.js';
 import { Connmgr, type ControllerConfig, type TlsMaterial } from './connmgr.js';
 import type { Ofconn } from './ofconn.js';
 import type { PortVlan } from './normal.js';
-import { OpenFlowPipeline, type OfRule, type PipelineHooks } from './pipeline.js';
+import {
+  OpenFlowPipeline,
+  type OfRule,
+  type PipelineHooks,
+  type RuleChangeOp,
+} from './pipeline.js';
 import type { StpState } from '../protocols/stp/bridge.js';
 
 const log = getLogger('ofproto');
@@ -88,6 +93,12 @@ export interface OfPort {
   noFlood?: boolean;
   /** STP state when STP runs on the port (absent = STP off: forwards and learns). */
   stpState?: StpState;
+  /**
+   * OVS's `may_enable`: false while a liveness protocol (BFD) says the port must not forward;
+   * absent means true. Set it only through {@link Ofproto.setPortEnable}, which folds it into
+   * the OFPPS_LIVE bit of {@link OfPort.state}.
+   */
+  mayEnable?: boolean;
 }
 
 /**
@@ -154,8 +165,11 @@ export class Ofproto {
   /** Our own pipeline implementation (tables, groups, meters), the default {@link pipeline}. */
   readonly tables: OpenFlowPipeline;
   private readonly ports = new Map<number, OfPort>();
+  /** Liveness protocols that currently keep each port from being enabled. */
+  private readonly portVetoes = new WeakMap<OfPort, Set<string>>();
   private readonly clock: Clock;
   private readonly hooks: PipelineHooks;
+  private readonly ruleListeners = new Set<(op: RuleChangeOp, rule: OfRule) => void>();
 
   constructor(opts: OfprotoOptions) {
     if (opts.datapathId === 0n) throw new Error('datapath id must be non-zero');
@@ -192,6 +206,24 @@ export class Ofproto {
   setPipelineHooks(h: Partial<Pick<PipelineHooks, 'packetOut' | 'changed'>>): void {
     if ('packetOut' in h) this.hooks.packetOut = h.packetOut;
     if ('changed' in h) this.hooks.changed = h.changed;
+  }
+
+  /**
+   * Calls `fn` for every rule added to, removed from or modified in this bridge's tables, after
+   * the change is committed (see {@link PipelineHooks.ruleChanged}). Listeners run synchronously
+   * and must not throw or change the tables. Returns a function that removes the listener.
+   */
+  onRuleChange(fn: (op: RuleChangeOp, rule: OfRule) => void): () => void {
+    this.ruleListeners.add(fn);
+    if (this.ruleListeners.size === 1) {
+      this.hooks.ruleChanged = (op, rule) => {
+        for (const f of this.ruleListeners) f(op, rule);
+      };
+    }
+    return () => {
+      this.ruleListeners.delete(fn);
+      if (this.ruleListeners.size === 0) delete this.hooks.ruleChanged;
+    };
   }
 
   /** Sends FLOW_REMOVED for `rule` to every connection whose async config wants `reason`. */
@@ -256,12 +288,44 @@ export class Ofproto {
     this.portStatus(OFPPR.DELETE, p);
   }
 
-  /** Changes a port's state bits (e.g. link up/down) and tells controllers (MODIFY). */
+  /**
+   * Changes a port's state bits (e.g. link up/down) and tells controllers (MODIFY). While the
+   * port may not be enabled ({@link OfPort.mayEnable} false) the LIVE bit is kept clear.
+   */
   setPortState(ofport: number, state: number): void {
     const p = this.ports.get(ofport);
-    if (!p || p.state === state) return;
+    if (!p) return;
+    if (p.mayEnable === false) state &= ~OFPPS.LIVE;
+    if (p.state === state) return;
     p.state = state;
     this.portStatus(OFPPR.MODIFY, p);
+  }
+
+  /**
+   * OVS's `ofproto_port_set_enable`: records whether liveness protocol `source` (`bfd`, later
+   * `lacp`...) lets the port forward; the port may be enabled ({@link OfPort.mayEnable}) while
+   * no source says otherwise. Recomputes OFPPS_LIVE as OVS's `normalize_state` does (LIVE only
+   * when the port is not PORT_DOWN, not LINK_DOWN and may be enabled), sending PORT_STATUS
+   * (MODIFY) when the state changes. A port replaced by {@link Ofproto.addPort} starts enabled.
+   * Returns true when the LIVE bit changed (the caller then revalidates datapath flows).
+   */
+  setPortEnable(ofport: number, enable: boolean, source = 'bfd'): boolean {
+    const p = this.ports.get(ofport);
+    if (!p) return false;
+    let vetoes = this.portVetoes.get(p);
+    if (!enable) {
+      if (!vetoes) this.portVetoes.set(p, (vetoes = new Set()));
+      vetoes.add(source);
+    } else vetoes?.delete(source);
+    const may = !vetoes || vetoes.size === 0;
+    if (may) delete p.mayEnable;
+    else p.mayEnable = false;
+    const live = may && (p.config & OFPPC.PORT_DOWN) === 0 && (p.state & OFPPS.LINK_DOWN) === 0;
+    const state = live ? p.state | OFPPS.LIVE : p.state & ~OFPPS.LIVE;
+    if (state === p.state) return false;
+    p.state = state;
+    this.portStatus(OFPPR.MODIFY, p);
+    return true;
   }
 
   /** Sends PORT_STATUS to every connection that wants it, except `exclude`. */

@@ -135,7 +135,16 @@ export interface PipelineHooks {
   hasPort(ofport: number): boolean;
   /** Called after any change to rules, groups or meters (the revalidator hook). */
   changed?(): void;
+  /**
+   * Called once per rule added, removed or modified, after the change is committed (never for a
+   * change that was rolled back), before {@link changed}. A replaced rule (ADD over an identical
+   * match and priority) is reported as a remove of the old rule then an add of the new one.
+   */
+  ruleChanged?(op: RuleChangeOp, rule: OfRule): void;
 }
+
+/** What happened to a rule, as {@link PipelineHooks.ruleChanged} reports it. */
+export type RuleChangeOp = 'add' | 'remove' | 'modify';
 
 interface Table {
   cls: Classifier<OfRule>;
@@ -356,6 +365,7 @@ export class OpenFlowPipeline implements OfPipeline {
       t.count--;
       this.timed.delete(rule);
     });
+    if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('add', rule));
     this.armExpiry();
   }
 
@@ -372,6 +382,7 @@ export class OpenFlowPipeline implements OfPipeline {
     if (reason !== undefined && (rule.flags & OFPFF.SEND_FLOW_REM) !== 0) {
       txn.after.push(() => this.hooks.flowRemoved(rule, reason));
     }
+    if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('remove', rule));
   }
 
   private checkInstructionRefs(instructions: readonly Instruction[]): void {
@@ -479,6 +490,7 @@ export class OpenFlowPipeline implements OfPipeline {
             r.byteCount = 0n;
           }
           txn.undo.push(() => Object.assign(r, old));
+          if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('modify', r));
         }
         return;
       }

@@ -9,19 +9,30 @@
  * - `port`: derived from the Interface rows the reconciler writes back (insert → add, delete →
  *   delete, a change of ofport/admin_state/link_state → modify). Ofproto has no port-status
  *   listener yet; once it has one (e.g. `Ofproto.onPortStatus(fn)`), feed from it instead.
- * - `flow`: the pipeline has no per-rule change hook (only `PipelineHooks.changed`, which the
- *   revalidator owns), so while some client listens to `flow` the backend diffs each bridge's
- *   rule set every {@link DaemonApiBackendOptions.flowPollMs} ms. An
- *   `OpenFlowPipeline.onRuleChange(fn)` hook would make this exact and free.
+ * - `flow`: pushed by each bridge's `Ofproto.onRuleChange` as rule changes commit (no polling).
+ *   The backend attaches to the running bridges when it subscribes and after every database
+ *   commit (a new bridge's reconciler write-back is a commit); rules already present in a bridge
+ *   that appears later are reported as added, and the rules of a bridge that goes away as
+ *   removed.
+ * - `bfd`: Interface rows whose `bfd` or `bfd_status` changed (the BFD module writes the status
+ *   the way ovs-vswitchd does).
+ * - `stp`: Bridge rows whose `stp_enable` or `stp_*` keys of `status` changed, and Port rows
+ *   whose `stp_state`, `stp_role` or `stp_port_id` changed.
  * - Groups and meters are read from the pipeline (`allGroups()`, `allMeters()`).
+ * - BFD, STP and the topology are read from the database and `<rundir>/topo.json`, so they work
+ *   whichever module writes them.
  */
-import type { Clock, TimerHandle } from '../lib/clock.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../lib/clock.js';
 import { getLogger } from '../lib/log.js';
 import { formatMatch } from '../lib/packet/format.js';
 import type {
   ApiBackend,
   AppctlLike,
+  BfdInfo,
   BridgeInfo,
+  DatapathStatsInfo,
   FlowInfo,
   FlowQuery,
   GroupInfo,
@@ -29,15 +40,18 @@ import type {
   MeterInfo,
   OvsdbStatsInfo,
   PortInfo,
+  StpInfo,
+  StpPortInfo,
+  TableStatsInfo,
 } from '../api/backend.js';
-import type { ApiEvent, Topic } from '../api/events.js';
+import type { ApiEvent, BfdEvent, StpBridgeEvent, StpPortEvent, Topic } from '../api/events.js';
 import { createApiServer, type ApiServer } from '../api/server.js';
 import { OFPG, OFPGT, OFPMF, OFPP, OFPPC, OFPPS } from '../openflow/constants.js';
 import { macToString } from '../openflow/print.js';
 import type { Ofproto } from '../ofproto/ofproto.js';
-import type { OfRule } from '../ofproto/pipeline.js';
+import type { OfRule, RuleChangeOp } from '../ofproto/pipeline.js';
 import { formatInstruction, formatOfAction } from '../ofproto/trace.js';
-import type { Database } from '../ovsdb/database.js';
+import type { CommitRecord, Database, RowChange } from '../ovsdb/database.js';
 import type { OvsdbServer } from '../ovsdb/server.js';
 import type { Row } from '../ovsdb/types.js';
 import { BridgeComponent, OvsdbComponent } from './components.js';
@@ -55,10 +69,30 @@ export interface DaemonApiBackendOptions {
   server?: () => OvsdbServer | undefined;
   /** Running bridges by name. */
   bridges: () => ReadonlyMap<string, { ofproto: Ofproto; uuid?: string }> | undefined;
-  /** Clock for the flow poller. */
+  /** Clock (flow durations). */
   clock: Clock;
-  /** How often flow sets are diffed while a client listens to `flow` (ms, default 500). */
-  flowPollMs?: number;
+  /** The datapath, if running. */
+  dpif?: () => { readonly name: string; stats(): DpStatsLike } | undefined;
+  /** The daemon's run directory, where `tsvs topo` writes topo.json. */
+  rundir?: string;
+}
+
+/** The datapath figures the backend reads (datapath/dpif.ts DpStats fits). */
+export interface DpStatsLike {
+  /** EMC hits. */
+  readonly emcHits: number;
+  /** Megaflow hits. */
+  readonly megaflowHits: number;
+  /** Misses. */
+  readonly misses: number;
+  /** Lost in upcalls. */
+  readonly lost: number;
+  /** Upcall batches. */
+  readonly upcalls: number;
+  /** Flows now. */
+  readonly flows: number;
+  /** Masks now. */
+  readonly masks: number;
 }
 
 function str(row: Row | undefined, col: string): string | undefined {
@@ -76,6 +110,89 @@ function int(row: Row | undefined, col: string): number | undefined {
 function uuids(row: Row | undefined, col: string): string[] {
   return (row?.data[col]?.keys ?? []).filter((k): k is string => typeof k === 'string');
 }
+
+/** A map column as a plain object. */
+function smap(row: Row | undefined, col: string): Record<string, string> {
+  const d = row?.data[col];
+  const out: Record<string, string> = {};
+  if (!d?.values) return out;
+  d.keys.forEach((k, i) => {
+    const v = d.values![i];
+    out[String(k)] = typeof v === 'string' ? v : String(v);
+  });
+  return out;
+}
+
+function onlyPrefix(m: Record<string, string>, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) if (k.startsWith(prefix)) out[k] = v;
+  return out;
+}
+
+function bool(row: Row | undefined, col: string): boolean {
+  return row?.data[col]?.keys[0] === true;
+}
+
+/** A decimal count from a string map, when present and well-formed. */
+function countOf(m: Record<string, string>, key: string): number | undefined {
+  const v = m[key];
+  return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : undefined;
+}
+
+/** Interface.bfd / bfd_status as the API's {@link BfdInfo} (without the bridge). */
+function bfdOf(row: Row): Omit<BfdInfo, 'bridge'> {
+  const config = smap(row, 'bfd');
+  const status = smap(row, 'bfd_status');
+  const out: Omit<BfdInfo, 'bridge'> = {
+    interface: str(row, 'name') ?? '',
+    enabled: config.enable === 'true',
+    config,
+    status,
+  };
+  if (status.state !== undefined) out.state = status.state;
+  if (status.forwarding !== undefined) out.forwarding = status.forwarding === 'true';
+  if (status.diagnostic !== undefined) out.diagnostic = status.diagnostic;
+  if (status.remote_state !== undefined) out.remoteState = status.remote_state;
+  if (status.remote_diagnostic !== undefined) out.remoteDiagnostic = status.remote_diagnostic;
+  const flaps = countOf(status, 'flap_count');
+  if (flaps !== undefined) out.flapCount = flaps;
+  return out;
+}
+
+function hasBfd(row: Row | undefined): boolean {
+  return (
+    row !== undefined &&
+    ((row.data.bfd?.keys.length ?? 0) > 0 || (row.data.bfd_status?.keys.length ?? 0) > 0)
+  );
+}
+
+/** A Port row's STP figures. */
+function stpPortOf(row: Row): StpPortInfo {
+  const status = smap(row, 'status');
+  const stats = (row.data.statistics?.keys ?? []).reduce<Record<string, string>>((m, k, i) => {
+    m[String(k)] = String(row.data.statistics!.values![i]);
+    return m;
+  }, {});
+  const out: StpPortInfo = {
+    name: str(row, 'name') ?? '',
+    config: onlyPrefix(smap(row, 'other_config'), 'stp-'),
+  };
+  if (status.stp_port_id !== undefined) out.portId = status.stp_port_id;
+  if (status.stp_state !== undefined) out.state = status.stp_state;
+  const sec = countOf(status, 'stp_sec_in_state');
+  if (sec !== undefined) out.secInState = sec;
+  if (status.stp_role !== undefined) out.role = status.stp_role;
+  const tx = countOf(stats, 'stp_tx_count');
+  if (tx !== undefined) out.txCount = tx;
+  const rx = countOf(stats, 'stp_rx_count');
+  if (rx !== undefined) out.rxCount = rx;
+  const err = countOf(stats, 'stp_error_count');
+  if (err !== undefined) out.errorCount = err;
+  return out;
+}
+
+const STP_PORT_KEYS = ['stp_state', 'stp_role', 'stp_port_id'] as const;
+const STP_BRIDGE_KEYS = ['stp_bridge_id', 'stp_designated_root', 'stp_root_path_cost'] as const;
 
 function hex(v: bigint): string {
   return '0x' + v.toString(16);
@@ -226,6 +343,7 @@ export class DaemonApiBackend implements ApiBackend {
       rules.push(r);
     }
     rules.sort((a, b) => a.tableId - b.tableId || b.priority - a.priority);
+    if (q.limit !== undefined && rules.length > q.limit) rules.length = q.limit;
     return rules.map((r) => ({
       table: r.tableId,
       priority: r.priority,
@@ -247,6 +365,115 @@ export class DaemonApiBackend implements ApiBackend {
       .tableStats()
       .filter((t) => t.activeCount > 0)
       .map((t) => ({ table: t.tableId, count: t.activeCount }));
+  }
+
+  tableStats(bridge: string): TableStatsInfo[] | undefined {
+    const of = this.ofproto(bridge);
+    if (!of) return undefined;
+    return of.tables
+      .tableStats()
+      .filter((t) => t.activeCount > 0 || t.lookupCount > 0n)
+      .map((t) => ({
+        table: t.tableId,
+        count: t.activeCount,
+        lookups: num(t.lookupCount),
+        matched: num(t.matchedCount),
+      }));
+  }
+
+  datapathStats(): DatapathStatsInfo[] {
+    const dp = this.opts.dpif?.();
+    if (!dp) return [];
+    const s = dp.stats();
+    return [
+      {
+        name: dp.name,
+        emcHits: s.emcHits,
+        megaflowHits: s.megaflowHits,
+        misses: s.misses,
+        lost: s.lost,
+        upcalls: s.upcalls,
+        flows: s.flows,
+        masks: s.masks,
+      },
+    ];
+  }
+
+  listBfd(): BfdInfo[] {
+    const db = this.opts.db();
+    if (!db) return [];
+    const owners = this.ifaceOwners(db);
+    const out: BfdInfo[] = [];
+    for (const r of db.rows('Interface').values()) {
+      if (!hasBfd(r)) continue;
+      const b: BfdInfo = bfdOf(r);
+      const o = owners.get(r.uuid);
+      if (o) b.bridge = o.bridge;
+      out.push(b);
+    }
+    return out.sort((a, b) => (a.interface < b.interface ? -1 : a.interface > b.interface ? 1 : 0));
+  }
+
+  getBfd(name: string): BfdInfo | undefined {
+    const db = this.opts.db();
+    if (!db) return undefined;
+    for (const r of db.rows('Interface').values()) {
+      if (str(r, 'name') !== name) continue;
+      const b: BfdInfo = bfdOf(r);
+      const o = this.ifaceOwners(db).get(r.uuid);
+      if (o) b.bridge = o.bridge;
+      return b;
+    }
+    return undefined;
+  }
+
+  private stpOf(db: Database, row: Row): StpInfo {
+    const status = smap(row, 'status');
+    const out: StpInfo = {
+      bridge: str(row, 'name') ?? '',
+      enabled: bool(row, 'stp_enable'),
+      config: onlyPrefix(smap(row, 'other_config'), 'stp-'),
+      ports: uuids(row, 'ports')
+        .map((u) => db.getRow('Port', u))
+        .filter((p): p is Row => p !== undefined)
+        .map(stpPortOf)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    };
+    if (status.stp_bridge_id !== undefined) out.bridgeId = status.stp_bridge_id;
+    if (status.stp_designated_root !== undefined) out.designatedRoot = status.stp_designated_root;
+    const cost = countOf(status, 'stp_root_path_cost');
+    if (cost !== undefined) out.rootPathCost = cost;
+    if (out.bridgeId !== undefined && out.designatedRoot !== undefined)
+      out.isRoot = out.bridgeId === out.designatedRoot;
+    return out;
+  }
+
+  listStp(): StpInfo[] {
+    const db = this.opts.db();
+    if (!db) return [];
+    return [...db.rows('Bridge').values()]
+      .map((r) => this.stpOf(db, r))
+      .sort((a, b) => (a.bridge < b.bridge ? -1 : a.bridge > b.bridge ? 1 : 0));
+  }
+
+  getStp(name: string): StpInfo | undefined {
+    const db = this.opts.db();
+    if (!db) return undefined;
+    for (const r of db.rows('Bridge').values())
+      if (str(r, 'name') === name) return this.stpOf(db, r);
+    return undefined;
+  }
+
+  topology(): unknown {
+    if (this.opts.rundir === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(join(this.opts.rundir, 'topo.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    return JSON.parse(text) as unknown;
   }
 
   listGroups(bridge: string): GroupInfo[] | undefined {
@@ -315,46 +542,43 @@ export class DaemonApiBackend implements ApiBackend {
 
   subscribe(sink: (e: ApiEvent) => void, wants: (t: Topic) => boolean): () => void {
     const db = this.opts.db();
-    const offCommit = db?.onCommit((commit) => {
+    const portBridge = new Map<string, string>();
+    const onCommit = (commit: CommitRecord): void => {
       let owners: Map<string, { port: string; bridge: string }> | undefined;
+      const ownersNow = (d: Database): Map<string, { port: string; bridge: string }> =>
+        (owners ??= this.ifaceOwners(d));
       for (const [table, rows] of commit.tables) {
         for (const [uuid, ch] of rows) {
           const op = !ch.old ? 'insert' : !ch.new ? 'delete' : 'modify';
           if (wants('ovsdb')) {
             sink({ topic: 'ovsdb', table, uuid, op, columns: [...ch.changed].sort() });
           }
-          if (table !== 'Interface' || !wants('port')) continue;
-          if (
-            op === 'modify' &&
-            !['ofport', 'admin_state', 'link_state'].some((c) => ch.changed.has(c))
-          )
-            continue;
-          owners ??= this.ifaceOwners(db);
-          const row = ch.new ?? ch.old;
-          const bridge = owners.get(uuid)?.bridge ?? this.ifaceBridge.get(uuid) ?? '';
-          if (op === 'delete') this.ifaceBridge.delete(uuid);
-          else if (bridge !== '') this.ifaceBridge.set(uuid, bridge);
-          const ofport = int(row, 'ofport');
-          const admin = str(row, 'admin_state');
-          const link = str(row, 'link_state');
-          sink({
-            topic: 'port',
-            bridge,
-            port: str(row, 'name') ?? '',
-            op: op === 'insert' ? 'add' : op,
-            ...(ofport !== undefined ? { ofport } : {}),
-            ...(admin !== undefined ? { adminState: admin } : {}),
-            ...(link !== undefined ? { linkState: link } : {}),
-          });
+          if (table === 'Interface' && (wants('port') || wants('bfd'))) {
+            const bridge = this.bridgeOfIface(commit, uuid, op, () => ownersNow(db!));
+            if (wants('port')) this.portEvent(sink, bridge, op, ch);
+            if (wants('bfd')) this.bfdEvent(sink, bridge, op, ch);
+          } else if (table === 'Bridge') {
+            if (wants('stp')) this.stpBridgeEvent(sink, ch);
+            // The reconciler stops the bridge later, and may write nothing back then.
+            if (op === 'delete') dropBridge(str(ch.old, 'name') ?? '');
+          } else if (table === 'Port' && wants('stp')) {
+            this.stpPortEvent(sink, db!, uuid, ch, portBridge);
+          }
         }
+      }
+      // A bridge that appeared or went away: (de)attach its rule listener.
+      syncBridges(true);
+    };
+    const offCommit = db?.onCommit((commit) => {
+      try {
+        onCommit(commit);
+      } catch (err) {
+        log.error({ err }, 'API event source failed');
       }
     });
 
-    // Flow events by diffing rule sets while someone listens.
-    let known: Map<string, Set<OfRule>> | undefined;
-    let timer: TimerHandle | undefined;
-    let stopped = false;
-    const flowEvent = (bridge: string, op: 'add' | 'remove', r: OfRule): ApiEvent => ({
+    // Flow events, pushed by each bridge's pipeline as rule changes commit.
+    const flowEvent = (bridge: string, op: RuleChangeOp, r: OfRule): ApiEvent => ({
       topic: 'flow',
       bridge,
       op,
@@ -362,46 +586,188 @@ export class DaemonApiBackend implements ApiBackend {
       priority: r.priority,
       cookie: hex(r.cookie),
       match: ruleMatch(r),
+      actions: ruleActions(r),
     });
-    const poll = (): void => {
-      if (!wants('flow')) {
-        known = undefined;
-        return;
-      }
+    const attached = new Map<string, { ofproto: Ofproto; off: () => void }>();
+    // Bridges whose row is gone but which still run until the reconciler stops them.
+    const dropped = new Map<string, Ofproto>();
+    const dropBridge = (name: string): void => {
+      const a = attached.get(name);
+      if (!a) return;
+      a.off();
+      attached.delete(name);
+      dropped.set(name, a.ofproto);
+      if (wants('flow'))
+        for (const r of a.ofproto.tables.allRules()) sink(flowEvent(name, 'remove', r));
+    };
+    const syncBridges = (report: boolean): void => {
       const bridges = this.opts.bridges() ?? new Map<string, { ofproto: Ofproto }>();
-      const baseline = known === undefined;
-      const next = new Map<string, Set<OfRule>>();
+      for (const [name, of] of dropped) if (bridges.get(name)?.ofproto !== of) dropped.delete(name);
+      for (const [name, a] of attached) {
+        if (bridges.get(name)?.ofproto === a.ofproto) continue;
+        a.off();
+        attached.delete(name);
+        if (report && wants('flow'))
+          for (const r of a.ofproto.tables.allRules()) sink(flowEvent(name, 'remove', r));
+      }
       for (const [name, rb] of bridges) {
-        const now = new Set(rb.ofproto.tables.allRules());
-        next.set(name, now);
-        if (baseline) continue;
-        const before = known!.get(name) ?? new Set<OfRule>();
-        for (const r of before) if (!now.has(r)) sink(flowEvent(name, 'remove', r));
-        for (const r of now) if (!before.has(r)) sink(flowEvent(name, 'add', r));
+        if (attached.has(name) || dropped.get(name) === rb.ofproto) continue;
+        const off = rb.ofproto.onRuleChange((op, r) => {
+          if (wants('flow')) sink(flowEvent(name, op, r));
+        });
+        attached.set(name, { ofproto: rb.ofproto, off });
+        if (report && wants('flow'))
+          for (const r of rb.ofproto.tables.allRules()) sink(flowEvent(name, 'add', r));
       }
-      if (!baseline) {
-        for (const [name, before] of known!)
-          if (!next.has(name)) for (const r of before) sink(flowEvent(name, 'remove', r));
-      }
-      known = next;
     };
-    const arm = (): void => {
-      if (stopped) return;
-      timer = this.opts.clock.setTimeout(() => {
-        try {
-          poll();
-        } catch (err) {
-          log.error({ err }, 'flow event poll failed');
-        }
-        arm();
-      }, this.opts.flowPollMs ?? 500);
-    };
-    arm();
+    syncBridges(false);
     return () => {
-      stopped = true;
       offCommit?.();
-      this.opts.clock.clearTimeout(timer);
+      for (const a of attached.values()) a.off();
+      attached.clear();
     };
+  }
+
+  private portEvent(
+    sink: (e: ApiEvent) => void,
+    bridge: string,
+    op: 'insert' | 'modify' | 'delete',
+    ch: RowChange,
+  ): void {
+    if (op === 'modify' && !['ofport', 'admin_state', 'link_state'].some((c) => ch.changed.has(c)))
+      return;
+    const row = ch.new ?? ch.old;
+    const ofport = int(row, 'ofport');
+    const admin = str(row, 'admin_state');
+    const link = str(row, 'link_state');
+    sink({
+      topic: 'port',
+      bridge,
+      port: str(row, 'name') ?? '',
+      op: op === 'insert' ? 'add' : op,
+      ...(ofport !== undefined ? { ofport } : {}),
+      ...(admin !== undefined ? { adminState: admin } : {}),
+      ...(link !== undefined ? { linkState: link } : {}),
+    });
+  }
+
+  /**
+   * The bridge of interface `uuid`: from the database, or for a deleted interface from the
+   * Port and Bridge rows the same commit deleted or changed, or as last remembered.
+   */
+  private bridgeOfIface(
+    commit: CommitRecord,
+    uuid: string,
+    op: 'insert' | 'modify' | 'delete',
+    owners: () => Map<string, { port: string; bridge: string }>,
+  ): string {
+    let bridge = op === 'delete' ? undefined : owners().get(uuid)?.bridge;
+    if (bridge === undefined && op === 'delete') {
+      const ports = [...(commit.tables.get('Port')?.values() ?? [])]
+        .filter((c) => c.old && uuids(c.old, 'interfaces').includes(uuid))
+        .map((c) => c.old!.uuid);
+      for (const c of commit.tables.get('Bridge')?.values() ?? []) {
+        if (c.old && uuids(c.old, 'ports').some((p) => ports.includes(p))) {
+          bridge = str(c.old, 'name');
+          break;
+        }
+      }
+    }
+    bridge ??= this.ifaceBridge.get(uuid) ?? '';
+    if (op === 'delete') this.ifaceBridge.delete(uuid);
+    else if (bridge !== '') this.ifaceBridge.set(uuid, bridge);
+    return bridge;
+  }
+
+  private bfdEvent(
+    sink: (e: ApiEvent) => void,
+    bridge: string,
+    op: 'insert' | 'modify' | 'delete',
+    ch: RowChange,
+  ): void {
+    if (op !== 'delete' && !ch.changed.has('bfd') && !ch.changed.has('bfd_status')) return;
+    const before = op === 'insert' ? false : hasBfd(ch.old);
+    const after = op === 'delete' ? false : hasBfd(ch.new);
+    if (!before && !after) return;
+    const info = bfdOf((ch.new ?? ch.old)!);
+    const oldState = ch.old ? smap(ch.old, 'bfd_status').state : undefined;
+    const e: BfdEvent = {
+      topic: 'bfd',
+      interface: info.interface,
+      bridge,
+      op: !before ? 'add' : !after ? 'delete' : 'modify',
+      enabled: after && info.enabled,
+    };
+    if (after) {
+      if (info.state !== undefined) e.state = info.state;
+      if (info.forwarding !== undefined) e.forwarding = info.forwarding;
+      if (info.diagnostic !== undefined) e.diagnostic = info.diagnostic;
+      if (info.remoteState !== undefined) e.remoteState = info.remoteState;
+      if (info.remoteDiagnostic !== undefined) e.remoteDiagnostic = info.remoteDiagnostic;
+      if (info.flapCount !== undefined) e.flapCount = info.flapCount;
+    }
+    if (oldState !== undefined && oldState !== e.state) e.oldState = oldState;
+    sink(e);
+  }
+
+  private stpBridgeEvent(sink: (e: ApiEvent) => void, ch: RowChange): void {
+    const row = ch.new;
+    if (!row) return;
+    const oldStatus = smap(ch.old, 'status');
+    const status = smap(row, 'status');
+    const enabled = bool(row, 'stp_enable');
+    const changed =
+      enabled !== bool(ch.old, 'stp_enable') ||
+      STP_BRIDGE_KEYS.some((k) => oldStatus[k] !== status[k]);
+    if (!changed) return;
+    const e: StpBridgeEvent = {
+      topic: 'stp',
+      scope: 'bridge',
+      bridge: str(row, 'name') ?? '',
+      enabled,
+    };
+    if (status.stp_bridge_id !== undefined) e.bridgeId = status.stp_bridge_id;
+    if (status.stp_designated_root !== undefined) e.designatedRoot = status.stp_designated_root;
+    const cost = countOf(status, 'stp_root_path_cost');
+    if (cost !== undefined) e.rootPathCost = cost;
+    sink(e);
+  }
+
+  private stpPortEvent(
+    sink: (e: ApiEvent) => void,
+    db: Database,
+    uuid: string,
+    ch: RowChange,
+    portBridge: Map<string, string>,
+  ): void {
+    const before = smap(ch.old, 'status');
+    const after = smap(ch.new, 'status');
+    if (!STP_PORT_KEYS.some((k) => before[k] !== after[k])) return;
+    let bridge = portBridge.get(uuid);
+    if (bridge === undefined || ch.new) {
+      for (const b of db.rows('Bridge').values()) {
+        if (uuids(b, 'ports').includes(uuid)) {
+          bridge = str(b, 'name') ?? '';
+          break;
+        }
+      }
+    }
+    if (ch.new && bridge !== undefined) portBridge.set(uuid, bridge);
+    else portBridge.delete(uuid);
+    const e: StpPortEvent = {
+      topic: 'stp',
+      scope: 'port',
+      bridge: bridge ?? '',
+      port: str(ch.new ?? ch.old, 'name') ?? '',
+    };
+    if (after.stp_port_id !== undefined) e.portId = after.stp_port_id;
+    if (after.stp_state !== undefined) e.state = after.stp_state;
+    if (before.stp_state !== undefined && before.stp_state !== after.stp_state)
+      e.oldState = before.stp_state;
+    if (after.stp_role !== undefined) e.role = after.stp_role;
+    if (before.stp_role !== undefined && before.stp_role !== after.stp_role)
+      e.oldRole = before.stp_role;
+    sink(e);
   }
 }
 
@@ -411,8 +777,6 @@ export interface ApiComponentOptions {
   host?: string;
   /** Port (0 = any free port). */
   port: number;
-  /** Flow poll interval (see {@link DaemonApiBackendOptions.flowPollMs}). */
-  flowPollMs?: number;
 }
 
 /** The HTTP API as a daemon component; list it after the bridge component. */
@@ -435,8 +799,9 @@ export class ApiComponent implements DaemonComponent {
       db: () => this.ovsdb.running?.db,
       server: () => this.ovsdb.running?.server,
       bridges: () => this.bridge.reconciler?.bridges,
+      dpif: () => this.bridge.dpif,
       clock: d.clock,
-      ...(this.opts.flowPollMs !== undefined ? { flowPollMs: this.opts.flowPollMs } : {}),
+      rundir: d.paths.rundir,
     });
     const server = await createApiServer({ backend, version: d.version });
     try {

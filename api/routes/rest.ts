@@ -3,23 +3,31 @@
  * api/server.ts registers them with fastify and api/openapi.ts publishes the same table as
  * OpenAPI, so validation, serialization and documentation come from one place.
  */
+import { Ajv } from 'ajv';
 import type { ApiBackend, FlowQuery } from '../backend.js';
 import { ApiProblem } from '../problem.js';
 import {
   appctlBodySchema,
   appctlCommandSchema,
+  bfdSchema,
   bridgeParams,
   bridgeSchema,
   flowQuerySchema,
   flowSchema,
   groupSchema,
+  interfaceParams,
   interfaceSchema,
   meterSchema,
   portSchema,
+  stpSchema,
+  tableStatsSchema,
   textOutputSchema,
+  topologySchema,
   traceBodySchema,
+  traceResultSchema,
   type JsonSchema,
 } from '../schemas.js';
+import { parseTrace } from '../trace.js';
 
 /** What a handler gets. */
 export interface RouteRequest {
@@ -162,6 +170,8 @@ export function parseFdb(text: string): { port: string; vlan: number; mac: strin
   return out;
 }
 
+const validTopology = new Ajv({ strict: false, allErrors: false }).compile(topologySchema);
+
 /** Every REST route. */
 export const ROUTES: RouteSpec[] = [
   {
@@ -224,7 +234,99 @@ export const ROUTES: RouteSpec[] = [
         q.cookie = c.cookie;
         q.cookieMask = c.mask;
       }
-      return need(b.listFlows(bridgeName(req), q), bridgeName(req));
+      if (typeof req.query.limit === 'number') q.limit = req.query.limit;
+      const flows = need(b.listFlows(bridgeName(req), q), bridgeName(req));
+      return q.limit !== undefined && flows.length > q.limit ? flows.slice(0, q.limit) : flows;
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/bridges/:name/tables',
+    path: '/api/bridges/{name}/tables',
+    operationId: 'listTableStats',
+    summary: 'Rules, lookups and matches per table (tables holding rules or seeing lookups)',
+    params: bridgeParams,
+    response: list(tableStatsSchema),
+    errors: [404],
+    handler: (req, b) => need(b.tableStats(bridgeName(req)), bridgeName(req)),
+  },
+  {
+    method: 'GET',
+    url: '/api/bridges/:name/stp',
+    path: '/api/bridges/{name}/stp',
+    operationId: 'getStp',
+    summary:
+      'STP of a bridge and its ports, from the database (Bridge.stp_enable/status, Port.status/statistics)',
+    params: bridgeParams,
+    response: stpSchema,
+    errors: [404],
+    handler: (req, b) => need(b.getStp(bridgeName(req)), bridgeName(req)),
+  },
+  {
+    method: 'GET',
+    url: '/api/stp',
+    path: '/api/stp',
+    operationId: 'listStp',
+    summary: 'STP of every bridge',
+    response: list(stpSchema),
+    errors: [],
+    handler: (_req, b) => b.listStp(),
+  },
+  {
+    method: 'GET',
+    url: '/api/bfd',
+    path: '/api/bfd',
+    operationId: 'listBfd',
+    summary: 'BFD of every interface with BFD configured or reported (Interface.bfd/bfd_status)',
+    response: list(bfdSchema),
+    errors: [],
+    handler: (_req, b) => b.listBfd(),
+  },
+  {
+    method: 'GET',
+    url: '/api/interfaces/:name/bfd',
+    path: '/api/interfaces/{name}/bfd',
+    operationId: 'getBfd',
+    summary: 'BFD of one interface (enabled false when it has none)',
+    params: interfaceParams,
+    response: bfdSchema,
+    errors: [404],
+    handler: (req, b) => {
+      const name = req.params.name ?? '';
+      const r = b.getBfd(name);
+      if (!r) throw new ApiProblem('unknown-interface', `no interface named "${name}"`);
+      return r;
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/topology',
+    path: '/api/topology',
+    operationId: 'getTopology',
+    summary: 'The running `tsvs topo` network: hosts, switches and links (<rundir>/topo.json)',
+    response: topologySchema,
+    errors: [404],
+    handler: (_req, b) => {
+      let topo: unknown;
+      try {
+        topo = b.topology();
+      } catch (e) {
+        throw new ApiProblem('bad-topology', `cannot read topo.json: ${(e as Error).message}`);
+      }
+      if (topo === undefined) {
+        throw new ApiProblem(
+          'no-topology',
+          'no topology is running on this daemon (start one with: tsvs topo SPEC)',
+        );
+      }
+      if (!validTopology(topo)) {
+        const err = validTopology.errors?.[0];
+        throw new ApiProblem(
+          'bad-topology',
+          `topo.json does not have the expected shape: ${err?.instancePath || '/'} ${err?.message ?? ''}`.trim(),
+        );
+      }
+      return topo;
     },
   },
   {
@@ -291,7 +393,7 @@ export const ROUTES: RouteSpec[] = [
     summary: 'Trace a flow through the bridge (appctl ofproto/trace)',
     params: bridgeParams,
     body: traceBodySchema,
-    response: textOutputSchema,
+    response: traceResultSchema,
     errors: [400, 404, 422],
     handler: async (req, b) => {
       const name = bridgeName(req);
@@ -303,7 +405,7 @@ export const ROUTES: RouteSpec[] = [
       if (body.generate === true) args.push('-generate');
       if (body.packet) args.push(body.packet);
       const output = await feature(b, 'ofproto/trace', args, 'packet tracing');
-      return { output };
+      return { output, ...parseTrace(output, name) };
     },
   },
   {

@@ -1,10 +1,13 @@
 /**
  * The HTTP API on a whole daemon in this process (OVSDB server + bridge reconciler + API
  * component through vswitchd/api-backend.ts): REST answers follow the database and the running
- * bridges, /events delivers OVSDB, port and flow events after a transaction, /metrics carries
- * the daemon's counters and per-port figures. A FakeClock drives the flow poller, so the flow
- * events are deterministic.
+ * bridges, /events delivers OVSDB, port and flow events (flow events pushed by the pipeline as
+ * rule changes commit: no clock advance, no polling), STP/BFD/topology resources answer from the
+ * database and the run directory, /metrics carries the daemon's counters, per-port, per-table and
+ * datapath figures.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import { FakeClock } from '../../lib/clock.js';
@@ -20,16 +23,19 @@ import {
 import { apiComponent, parseApiAddress } from '../../vswitchd/api-backend.js';
 import { startDaemonInProcess } from '../helpers/daemon.js';
 
-const POLL = 100;
-
-function addBridgeOps(ovsUuid: string, br: string, ports: string[]): Json[] {
+function addBridgeOps(
+  ovsUuid: string,
+  br: string,
+  ports: string[],
+  opts: { portType?: string; bridge?: Record<string, Json> } = {},
+): Json[] {
   const ops: Json[] = [];
   const all = [br, ...ports];
   for (const p of all) {
     ops.push({
       op: 'insert',
       table: 'Interface',
-      row: { name: p, type: 'internal' },
+      row: { name: p, type: p === br ? 'internal' : (opts.portType ?? 'internal') },
       'uuid-name': `i_${p}`,
     });
     ops.push({
@@ -42,7 +48,7 @@ function addBridgeOps(ovsUuid: string, br: string, ports: string[]): Json[] {
   ops.push({
     op: 'insert',
     table: 'Bridge',
-    row: { name: br, ports: ['set', all.map((p) => ['named-uuid', `p_${p}`])] },
+    row: { name: br, ports: ['set', all.map((p) => ['named-uuid', `p_${p}`])], ...opts.bridge },
     'uuid-name': 'br',
   });
   ops.push({
@@ -66,9 +72,13 @@ t.test('API over the real daemon', async (t) => {
   const clock = new FakeClock();
   const components = standardComponents({ inMemory: true });
   const [ovsdb, bridge] = components as [OvsdbComponent, BridgeComponent];
-  const api = apiComponent(components, { host: '127.0.0.1', port: 0, flowPollMs: POLL });
+  const api = apiComponent(components, { host: '127.0.0.1', port: 0 });
   t.throws(() => apiComponent([ovsdb], { port: 0 }), /needs the OVSDB server and bridge/);
-  const { daemon } = await startDaemonInProcess({ t, clock, components: [...components, api] });
+  const { daemon, paths } = await startDaemonInProcess({
+    t,
+    clock,
+    components: [...components, api],
+  });
   const db = ovsdb.running!.db;
   const app = api.server!.app;
   t.match(api.url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -98,7 +108,6 @@ t.test('API over the real daemon', async (t) => {
       else waiters.push({ pred, res });
     });
   await next((m) => m.type === 'hello');
-  clock.advance(POLL); // flow baseline
 
   // Over real HTTP too, on the address the component bound.
   const viaHttp = await fetch(`${api.url}/api/bridges`);
@@ -245,10 +254,51 @@ t.test('API over the real daemon', async (t) => {
     'flow-mods accepted',
   );
 
-  clock.advance(POLL);
+  // Pushed as the flow-mods commit: already queued for the client, no time has to pass.
   const fe = await next((m) => m.topic === 'flow' && m.op === 'add' && m.cookie === '0x15');
-  t.match(fe, { bridge: 'br0', table: 0, priority: 10, match: 'ip' });
+  t.match(fe, {
+    bridge: 'br0',
+    table: 0,
+    priority: 10,
+    match: 'ip',
+    actions: 'meter:7,output:1',
+  });
   await next((m) => m.topic === 'flow' && m.op === 'add' && m.cookie === '0x20');
+  // A modify of the instructions.
+  send({
+    ...flowMod(
+      0x20n,
+      1,
+      5,
+      [],
+      [{ type: 'APPLY_ACTIONS', actions: [{ type: 'GROUP', groupId: 3 }] }],
+    ),
+    command: 1,
+  } as OfpMessage);
+  t.match(await next((m) => m.topic === 'flow' && m.op === 'modify'), {
+    cookie: '0x20',
+    actions: 'group:3',
+  });
+  // A failed flow-mod (unknown meter) changes nothing and reports nothing.
+  const nFlowEvents = msgs.filter((m) => m.topic === 'flow').length;
+  let refused: unknown;
+  try {
+    send(
+      flowMod(
+        0x99n,
+        2,
+        1,
+        [],
+        [
+          { type: 'METER', meterId: 99 },
+          { type: 'APPLY_ACTIONS', actions: [] },
+        ],
+      ),
+    );
+  } catch (e) {
+    refused = e;
+  }
+  t.match(refused, { symbol: 'OFPMMFC_INVALID_METER' }, 'the bad flow-mod is refused');
 
   r = await app.inject({ method: 'GET', url: '/api/bridges/br0/flows' });
   t.same(
@@ -295,8 +345,58 @@ t.test('API over the real daemon', async (t) => {
 
   // Removing a flow: a remove event.
   send({ ...flowMod(0x20n, 1, 5, [], []), command: 4 } as OfpMessage);
-  clock.advance(POLL);
   t.match(await next((m) => m.topic === 'flow' && m.op === 'remove'), { cookie: '0x20', table: 1 });
+  t.same(
+    msgs
+      .filter((m) => m.topic === 'flow')
+      .slice(nFlowEvents)
+      .map((m) => [m.op, m.cookie]),
+    [['remove', '0x20']],
+    'the refused flow-mod produced no event',
+  );
+
+  // Tables, STP, BFD and the topology.
+  r = await app.inject({ method: 'GET', url: '/api/bridges/br0/tables' });
+  t.equal(r.statusCode, 200);
+  t.match(r.json(), [{ table: 0, count: 1 }]);
+  r = await app.inject({ method: 'GET', url: '/api/bridges/br0/stp' });
+  t.equal(r.statusCode, 200);
+  t.match(r.json(), { bridge: 'br0', enabled: false, ports: Array });
+  t.same(
+    r.json<{ ports: { name: string }[] }>().ports.map((p) => p.name),
+    ['br0', 'p1', 'p2'],
+  );
+  r = await app.inject({ method: 'GET', url: '/api/bridges/br9/stp' });
+  t.equal(r.statusCode, 404);
+  r = await app.inject({ method: 'GET', url: '/api/interfaces/p1/bfd' });
+  t.match(r.json(), { interface: 'p1', bridge: 'br0', enabled: false });
+  r = await app.inject({ method: 'GET', url: '/api/interfaces/p9/bfd' });
+  t.equal(r.json().type, 'https://tsvswitch.dev/problems/unknown-interface');
+  r = await app.inject({ method: 'GET', url: '/api/bfd' });
+  t.same(r.json(), []);
+  r = await app.inject({ method: 'GET', url: '/api/topology' });
+  t.equal(r.statusCode, 404);
+  const topo = {
+    prefix: 'tapi',
+    hosts: [
+      {
+        name: 'h1',
+        netns: 'tapih1',
+        ip: '10.0.0.1',
+        mac: '00:00:00:00:00:01',
+        switch: 'br0',
+        port: 1,
+      },
+    ],
+    switches: [{ name: 'br0' }],
+    links: [{ a: 'h1', b: 'br0', aIface: 'h1-eth0', bIface: 'p1', up: true }],
+  };
+  writeFileSync(join(paths.rundir, 'topo.json'), JSON.stringify(topo));
+  r = await app.inject({ method: 'GET', url: '/api/topology' });
+  t.same(r.json(), topo);
+  rmSync(join(paths.rundir, 'topo.json'));
+  r = await app.inject({ method: 'GET', url: '/api/topology' });
+  t.equal(r.statusCode, 404, 'gone with the file');
 
   // Features served through appctl commands, when the daemon has them.
   r = await app.inject({
@@ -335,6 +435,9 @@ t.test('API over the real daemon', async (t) => {
   t.match(r.body, /^tsvs_ovsdb_commits_total [1-9]\d*$/m);
   t.match(r.body, /^tsvs_ovsdb_sessions 0$/m);
   t.match(r.body, /^tsvs_api_event_clients 1$/m);
+  t.match(r.body, /^tsvs_datapath_misses_total\{datapath="ovs-netdev"\} \d+$/m);
+  t.match(r.body, /^tsvs_datapath_megaflows\{datapath="ovs-netdev"\} \d+$/m);
+  t.match(r.body, /^tsvs_table_lookups_total\{bridge="br0",table="0"\} \d+$/m);
 
   // Deleting the bridge.
   const brUuid = [...db.rows('Bridge').keys()][0]!;
@@ -351,6 +454,79 @@ t.test('API over the real daemon', async (t) => {
   t.match(await next((m) => m.topic === 'port' && m.port === 'p1' && m.op === 'delete'), {
     bridge: 'br0',
   });
+  t.match(await next((m) => m.topic === 'flow' && m.op === 'remove' && m.cookie === '0x15'), {
+    bridge: 'br0',
+  });
   r = await app.inject({ method: 'GET', url: '/api/bridges/br0' });
   t.equal(r.statusCode, 404);
+});
+
+t.test('STP events from the running STP module, on the stream and in REST', async (t) => {
+  const clock = new FakeClock();
+  const components = standardComponents({ inMemory: true });
+  const [ovsdb, bridge] = components as [OvsdbComponent, BridgeComponent];
+  const api = apiComponent(components, { host: '127.0.0.1', port: 0 });
+  await startDaemonInProcess({ t, clock, components: [...components, api] });
+  const db = ovsdb.running!.db;
+  const ws = new WebSocket(`${api.url!.replace('http', 'ws')}/events?topics=stp&bridges=tapistp`);
+  t.teardown(() => ws.terminate());
+  const msgs: Record<string, unknown>[] = [];
+  ws.on('message', (d) =>
+    msgs.push(JSON.parse((d as Buffer).toString('utf8')) as Record<string, unknown>),
+  );
+  await new Promise((r) => ws.once('open', r));
+  const until = async (pred: (m: Record<string, unknown>) => boolean, what: string) => {
+    for (let i = 0; i < 400; i++) {
+      const m = msgs.find(pred);
+      if (m) return m;
+      clock.advance(250);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error(`no ${what}; got ${JSON.stringify(msgs)}`);
+  };
+  await until((m) => m.type === 'hello', 'hello');
+
+  const ovsUuid = [...db.rows('Open_vSwitch').keys()][0]!;
+  const out = db.transact(
+    addBridgeOps(ovsUuid, 'tapistp', ['tapis1', 'tapis2'], {
+      portType: 'dummy',
+      bridge: { stp_enable: true },
+    }),
+  );
+  t.equal(out.status, 'done');
+  await bridge.reconciler!.idle();
+  const br = await until(
+    (m) => m.topic === 'stp' && m.scope === 'bridge' && typeof m.bridgeId === 'string',
+    'bridge STP event with a bridge id',
+  );
+  t.match(br, { bridge: 'tapistp', enabled: true, designatedRoot: String });
+  const p = await until(
+    (m) => m.topic === 'stp' && m.scope === 'port' && m.port === 'tapis1',
+    'port STP event',
+  );
+  t.match(p, { bridge: 'tapistp', state: String, portId: String });
+  // Alone on its segment the port ends forwarding after listening and learning.
+  t.match(
+    await until(
+      (m) => m.topic === 'stp' && m.port === 'tapis1' && m.state === 'forwarding',
+      'forwarding',
+    ),
+    { oldState: 'learning', role: 'designated' },
+  );
+  const r = await api.server!.app.inject({ method: 'GET', url: '/api/bridges/tapistp/stp' });
+  t.match(r.json(), {
+    bridge: 'tapistp',
+    enabled: true,
+    isRoot: true,
+    rootPathCost: 0,
+    ports: [
+      { name: 'tapis1', state: 'forwarding', role: 'designated' },
+      { name: 'tapis2', state: 'forwarding', role: 'designated' },
+      { name: 'tapistp' },
+    ],
+  });
+  t.notOk(
+    msgs.some((m) => m.topic !== 'stp' && m.topic !== 'meta'),
+    'only the topic asked for',
+  );
 });

@@ -36,6 +36,7 @@ export const PEER_PACKAGES = {
   'netsniff-ng': 'netsniff-ng',
   tcpdump: 'tcpdump',
   ping: 'iputils-ping',
+  chromium: 'chromium',
 } as const;
 
 /** A peer named in {@link PEER_PACKAGES}. */

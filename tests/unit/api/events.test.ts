@@ -8,6 +8,7 @@ import {
   EventClient,
   EventHub,
   handleControlMessage,
+  parseBridges,
   parseTopics,
   type EventSocket,
 } from '../../../api/events.js';
@@ -81,14 +82,22 @@ t.test('topic filters', async (t) => {
   t.same(handleControlMessage(c, '{"subscribe":["ovsdb"]}'), {
     type: 'subscribed',
     topics: ['ovsdb', 'port'],
+    bridges: [],
   });
   t.same(handleControlMessage(c, '{"unsubscribe":["port"]}'), {
     type: 'subscribed',
     topics: ['ovsdb'],
+    bridges: [],
   });
-  t.same(handleControlMessage(c, '{"topics":["flow","port"]}'), {
+  t.same(handleControlMessage(c, '{"topics":["stp","flow","port","bfd"]}'), {
+    type: 'subscribed',
+    topics: ['port', 'flow', 'bfd', 'stp'],
+    bridges: [],
+  });
+  t.same(handleControlMessage(c, '{"unsubscribe":["bfd","stp"]}'), {
     type: 'subscribed',
     topics: ['port', 'flow'],
+    bridges: [],
   });
   t.match(handleControlMessage(c, '{"subscribe":["bogus"]}'), {
     type: 'error',
@@ -102,7 +111,48 @@ t.test('topic filters', async (t) => {
   });
   t.same([...c.topics].sort(), ['flow', 'port'], 'errors leave the filter alone');
   t.same([...parseTopics('ovsdb, flow,')], ['ovsdb', 'flow']);
+  t.same([...parseTopics('bfd,stp')], ['bfd', 'stp']);
   t.throws(() => parseTopics('ovsdb,x'), /unknown topic "x"/);
+});
+
+t.test('bridge filters', async (t) => {
+  const sock = new FakeSocket();
+  const hub = new EventHub();
+  const c = new EventClient(sock, { topics: ['port', 'ovsdb', 'stp'], bridges: ['br1'] });
+  hub.add(c);
+  t.teardown(() => hub.closeAll());
+  hub.publish({ topic: 'port', bridge: 'br0', port: 'p1', op: 'add' });
+  hub.publish({ topic: 'port', bridge: 'br1', port: 'p9', op: 'add' });
+  hub.publish(ev(3));
+  hub.publish({ topic: 'stp', scope: 'bridge', bridge: 'br1', enabled: true });
+  t.same(
+    sock.sent.map((s) => JSON.parse(s).seq),
+    [2, 3, 4],
+    'other bridges filtered out; events without a bridge pass',
+  );
+  t.same(handleControlMessage(c, '{"bridges":["br0","br2"]}'), {
+    type: 'subscribed',
+    topics: ['ovsdb', 'port', 'stp'],
+    bridges: ['br0', 'br2'],
+  });
+  hub.publish({ topic: 'port', bridge: 'br0', port: 'p1', op: 'delete' });
+  hub.publish({ topic: 'port', bridge: 'br1', port: 'p9', op: 'delete' });
+  t.same(JSON.parse(sock.sent.at(-1)!).seq, 5);
+  t.same(handleControlMessage(c, '{"bridges":[]}'), {
+    type: 'subscribed',
+    topics: ['ovsdb', 'port', 'stp'],
+    bridges: [],
+  });
+  hub.publish({ topic: 'port', bridge: 'br1', port: 'p9', op: 'add' });
+  t.same(JSON.parse(sock.sent.at(-1)!).seq, 7, 'empty filter = every bridge');
+  t.match(handleControlMessage(c, '{"bridges":"br0"}'), { type: 'error', detail: /array/ });
+  t.match(handleControlMessage(c, '{"bridges":[""]}'), {
+    type: 'error',
+    detail: /bad bridge name/,
+  });
+  t.match(handleControlMessage(c, '{"bridges":[7]}'), { type: 'error', detail: /bad bridge/ });
+  t.same([...parseBridges('br0, br1,')], ['br0', 'br1']);
+  t.throws(() => parseBridges(['x'.repeat(256)]), /bad bridge name/);
 });
 
 /** Opens a ws client and collects its messages. */
@@ -160,7 +210,7 @@ t.test('ws clients: query filter, subscribe message, upgrade errors', async (t) 
   const c = await connect(`${base}/events?topics=ovsdb`);
   t.teardown(() => c.ws.terminate());
   const hello = await c.next((m) => m.type === 'hello');
-  t.same(hello, { topic: 'meta', type: 'hello', topics: ['ovsdb'], seq: 0 });
+  t.same(hello, { topic: 'meta', type: 'hello', topics: ['ovsdb'], bridges: [], seq: 0 });
   t.equal(fb.wants?.('ovsdb'), true);
   t.equal(fb.wants?.('port'), false);
   fb.emit({ topic: 'port', bridge: 'br0', port: 'p1', op: 'add' });
@@ -176,6 +226,7 @@ t.test('ws clients: query filter, subscribe message, upgrade errors', async (t) 
     topic: 'meta',
     type: 'subscribed',
     topics: ['ovsdb', 'port'],
+    bridges: [],
   });
   fb.emit({ topic: 'port', bridge: 'br0', port: 'p2', op: 'delete' });
   t.same(await c.next((m) => m.topic === 'port'), {
@@ -191,6 +242,12 @@ t.test('ws clients: query filter, subscribe message, upgrade errors', async (t) 
   const bad = await upgradeStatus(`${base}/events?topics=ovsdb,nope`);
   t.equal(bad.status, 400);
   t.match(JSON.parse(bad.body), { status: 400, detail: /unknown topic "nope"/ });
+  const badBridge = await upgradeStatus(`${base}/events?bridges=${'x'.repeat(300)}`);
+  t.equal(badBridge.status, 400);
+  t.match(JSON.parse(badBridge.body), { detail: /bad bridge name/ });
+  const unknownParam = await upgradeStatus(`${base}/events?topic=ovsdb`);
+  t.equal(unknownParam.status, 400);
+  t.match(JSON.parse(unknownParam.body), { detail: /unknown parameter "topic"/ });
   const missing = await upgradeStatus(`${base}/elsewhere`);
   t.equal(missing.status, 404);
 
@@ -202,6 +259,92 @@ t.test('ws clients: query filter, subscribe message, upgrade errors', async (t) 
   for (let i = 0; i < 100 && api.hub.list().length > 0; i++)
     await new Promise((r) => setTimeout(r, 10));
   t.equal(api.hub.list().length, 0, 'closed clients are removed');
+});
+
+t.test('ws clients: bfd and stp events, filtered per client by topic and bridge', async (t) => {
+  const fb = fakeBackend();
+  const api = await createApiServer({ backend: fb, defaultMetrics: false });
+  t.teardown(() => api.close());
+  const base = (await api.listen({ host: '127.0.0.1', port: 0 })).replace('http', 'ws');
+  const bfdOnly = await connect(`${base}/events?topics=bfd`);
+  const stpBr1 = await connect(`${base}/events?topics=stp&bridges=br1`);
+  const all = await connect(`${base}/events`);
+  t.teardown(() => [bfdOnly, stpBr1, all].forEach((c) => c.ws.terminate()));
+  t.same((await stpBr1.next((m) => m.type === 'hello')).bridges, ['br1']);
+  t.same((await all.next((m) => m.type === 'hello')).topics, [
+    'ovsdb',
+    'port',
+    'flow',
+    'bfd',
+    'stp',
+  ]);
+  await bfdOnly.next((m) => m.type === 'hello');
+  t.equal(fb.wants?.('bfd'), true);
+  fb.emit({
+    topic: 'bfd',
+    interface: 'p1',
+    bridge: 'br0',
+    op: 'modify',
+    enabled: true,
+    state: 'down',
+    oldState: 'up',
+    forwarding: false,
+    diagnostic: 'Control Detection Time Expired',
+    flapCount: 2,
+  });
+  fb.emit({ topic: 'stp', scope: 'port', bridge: 'br0', port: 'p1', state: 'blocking' });
+  fb.emit({
+    topic: 'stp',
+    scope: 'port',
+    bridge: 'br1',
+    port: 'p7',
+    portId: '8007',
+    state: 'forwarding',
+    oldState: 'learning',
+    role: 'designated',
+  });
+  t.same(await bfdOnly.next((m) => m.topic === 'bfd'), {
+    seq: 1,
+    topic: 'bfd',
+    interface: 'p1',
+    bridge: 'br0',
+    op: 'modify',
+    enabled: true,
+    state: 'down',
+    oldState: 'up',
+    forwarding: false,
+    diagnostic: 'Control Detection Time Expired',
+    flapCount: 2,
+  });
+  t.match(await stpBr1.next((m) => m.topic === 'stp'), {
+    seq: 3,
+    scope: 'port',
+    bridge: 'br1',
+    port: 'p7',
+    state: 'forwarding',
+    oldState: 'learning',
+  });
+  await all.next((m) => m.seq === 3);
+  t.same(
+    all.msgs.filter((m) => m.seq !== undefined && m.topic !== 'meta').map((m) => m.topic),
+    ['bfd', 'stp', 'stp'],
+  );
+  // Barrier: one more event every client wants, then nothing else may have arrived.
+  fb.emit({ topic: 'stp', scope: 'bridge', bridge: 'br1', enabled: false });
+  await stpBr1.next((m) => m.seq === 4);
+  t.notOk(
+    bfdOnly.msgs.some((m) => m.topic === 'stp'),
+    'bfd-only client got no stp',
+  );
+  t.same(
+    stpBr1.msgs.filter((m) => m.topic === 'stp').map((m) => m.seq),
+    [3, 4],
+    'stp client filtered to br1',
+  );
+  stpBr1.ws.send(JSON.stringify({ bridges: [] }));
+  t.same((await stpBr1.next((m) => m.type === 'subscribed')).bridges, []);
+  fb.emit({ topic: 'stp', scope: 'bridge', bridge: 'br0', enabled: true });
+  t.match(await stpBr1.next((m) => m.seq === 5), { bridge: 'br0' });
 });
 
 t.test(

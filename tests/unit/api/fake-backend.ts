@@ -14,6 +14,8 @@ import type { ApiEvent, Topic } from '../../../api/events.js';
 
 export interface FakeBackend extends ApiBackend {
   readonly appctl: AppctlRegistry;
+  /** What topology() answers (undefined = no topo.json; an Error is thrown). */
+  topo: unknown;
   /** Fires an event as the backend's source would. */
   emit(e: ApiEvent): void;
   /** The `wants` function the server passed, once subscribed. */
@@ -32,6 +34,55 @@ const stats = (n: number) => ({
   rxErrors: 0,
   txErrors: 0,
 });
+
+/** A topo.json as `tsvs topo single,2` writes it (topo/description.ts, version 1). */
+export const FAKE_TOPO = {
+  version: 1,
+  prefix: 'tv00001a',
+  spec: 'single,2',
+  pid: 4242,
+  controllers: [],
+  failMode: 'standalone',
+  hosts: [
+    {
+      name: 'h1',
+      netns: 'tv00001ah1',
+      ip: '10.0.0.1',
+      prefixLen: 8,
+      mac: '00:00:00:00:00:01',
+      iface: 'h1-eth0',
+      switch: 's1',
+      port: 1,
+    },
+    {
+      name: 'h2',
+      netns: 'tv00001ah2',
+      ip: '10.0.0.2',
+      prefixLen: 8,
+      mac: '00:00:00:00:00:02',
+      iface: 'h2-eth0.10',
+      vlan: 10,
+      vlanAt: 'host',
+      switch: 's1',
+      port: 2,
+    },
+  ],
+  switches: [{ name: 's1', dpid: '0000000000000001' }],
+  links: [
+    { a: 'h1', b: 's1', aIface: 'h1-eth0', bIface: 'tv00001as1e1', aPort: 0, bPort: 1, up: true },
+    {
+      a: 'h2',
+      b: 's1',
+      aIface: 'h2-eth0',
+      bIface: 'tv00001as1e2',
+      aPort: 0,
+      bPort: 2,
+      up: false,
+      mtu: 1400,
+      futureField: 'passes through',
+    },
+  ],
+};
 
 export function fakeBackend(opts: { withFeatures?: boolean } = {}): FakeBackend {
   const bridges: BridgeInfo[] = [
@@ -128,6 +179,48 @@ export function fakeBackend(opts: { withFeatures?: boolean } = {}): FakeBackend 
       },
     });
   }
+  const bfd = {
+    interface: 'p1',
+    bridge: 'br0',
+    enabled: true,
+    config: { enable: 'true', min_tx: '100' },
+    state: 'up',
+    forwarding: true,
+    diagnostic: 'No Diagnostic',
+    remoteState: 'up',
+    remoteDiagnostic: 'No Diagnostic',
+    flapCount: 1,
+    status: {
+      state: 'up',
+      forwarding: 'true',
+      diagnostic: 'No Diagnostic',
+      remote_state: 'up',
+      remote_diagnostic: 'No Diagnostic',
+      flap_count: '1',
+    },
+  };
+  const stp = {
+    bridge: 'br0',
+    enabled: true,
+    bridgeId: '8000.020000000001',
+    designatedRoot: '8000.020000000001',
+    rootPathCost: 0,
+    isRoot: true,
+    config: { 'stp-priority': '32768' },
+    ports: [
+      {
+        name: 'p1',
+        portId: '8001',
+        state: 'forwarding',
+        secInState: 30,
+        role: 'designated',
+        txCount: 15,
+        rxCount: 0,
+        errorCount: 0,
+        config: {},
+      },
+    ],
+  };
   const sinks = new Set<(e: ApiEvent) => void>();
   const fb: FakeBackend = {
     appctl,
@@ -193,6 +286,39 @@ export function fakeBackend(opts: { withFeatures?: boolean } = {}): FakeBackend 
           ]
         : undefined,
     ovsdbStats: () => ({ sessions: 2, monitors: 3, commits: 7 }),
+    tableStats: (n) =>
+      n === 'br0'
+        ? [
+            { table: 0, count: 2, lookups: 10, matched: 9 },
+            { table: 1, count: 1, lookups: 9, matched: 4 },
+          ]
+        : undefined,
+    datapathStats: () => [
+      {
+        name: 'ovs-netdev',
+        emcHits: 11,
+        megaflowHits: 12,
+        misses: 13,
+        lost: 1,
+        upcalls: 5,
+        flows: 3,
+        masks: 2,
+      },
+    ],
+    listBfd: () => [bfd],
+    getBfd: (n) =>
+      n === 'p1'
+        ? bfd
+        : n === 'bad'
+          ? { interface: 'bad', enabled: false, config: {}, status: {} }
+          : undefined,
+    listStp: () => [stp],
+    getStp: (n) => (n === 'br0' ? stp : undefined),
+    topo: FAKE_TOPO,
+    topology() {
+      if (fb.topo instanceof Error) throw fb.topo;
+      return fb.topo;
+    },
     subscribe(sink, wants) {
       sinks.add(sink);
       fb.wants = wants;

@@ -100,6 +100,18 @@ t.test(
     t.equal(one('tsvs_flows', { bridge: 'br0', table: '0' })?.value, 2);
     t.equal(one('tsvs_flows', { bridge: 'br0', table: '1' })?.value, 1);
     t.equal(one('tsvs_bridges')?.value, 1);
+    t.equal(types.get('tsvs_table_lookups_total'), 'counter');
+    t.equal(one('tsvs_table_lookups_total', { bridge: 'br0', table: '1' })?.value, 9);
+    t.equal(one('tsvs_table_matches_total', { bridge: 'br0', table: '1' })?.value, 4);
+    const dp = { datapath: 'ovs-netdev' };
+    t.equal(one('tsvs_datapath_hits_total', { ...dp, cache: 'emc' })?.value, 11);
+    t.equal(one('tsvs_datapath_hits_total', { ...dp, cache: 'megaflow' })?.value, 12);
+    t.equal(one('tsvs_datapath_misses_total', dp)?.value, 13);
+    t.equal(one('tsvs_datapath_lost_total', dp)?.value, 1);
+    t.equal(one('tsvs_datapath_upcalls_total', dp)?.value, 5);
+    t.equal(types.get('tsvs_datapath_megaflows'), 'gauge');
+    t.equal(one('tsvs_datapath_megaflows', dp)?.value, 3);
+    t.equal(one('tsvs_datapath_masks', dp)?.value, 2);
     t.equal(one('tsvs_ovsdb_sessions')?.value, 2);
     t.equal(one('tsvs_ovsdb_monitors')?.value, 3);
     t.equal(one('tsvs_ovsdb_commits_total')?.value, 7);

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { Script } from 'node:vm';
 import { Ajv } from 'ajv';
 import { createApiServer, type ApiServer } from '../../../api/server.js';
-import { fakeBackend, type FakeBackend } from './fake-backend.js';
+import { FAKE_TOPO, fakeBackend, type FakeBackend } from './fake-backend.js';
 
 interface Doc {
   openapi: string;
@@ -66,6 +66,7 @@ t.test('OpenAPI document lists every route with problem responses', async (t) =>
   t.same(Object.keys(doc.paths).sort(), [
     '/api/appctl',
     '/api/appctl/{command}',
+    '/api/bfd',
     '/api/bridges',
     '/api/bridges/{name}',
     '/api/bridges/{name}/fdb',
@@ -73,9 +74,14 @@ t.test('OpenAPI document lists every route with problem responses', async (t) =>
     '/api/bridges/{name}/groups',
     '/api/bridges/{name}/meters',
     '/api/bridges/{name}/ports',
+    '/api/bridges/{name}/stp',
+    '/api/bridges/{name}/tables',
     '/api/bridges/{name}/trace',
     '/api/datapath/flows',
     '/api/interfaces',
+    '/api/interfaces/{name}/bfd',
+    '/api/stp',
+    '/api/topology',
   ]);
   const get = doc.paths['/api/bridges/{name}']!.get!;
   t.ok(get.responses['404'], 'unknown bridge documented');
@@ -112,7 +118,7 @@ t.test('bridges, ports, interfaces, groups, meters', async (t) => {
   t.same(r.json()[0].flags, ['kbps', 'burst']);
   check('GET', '/api/bridges/{name}/meters', r.json());
 
-  for (const suffix of ['', '/ports', '/flows', '/groups', '/meters', '/fdb']) {
+  for (const suffix of ['', '/ports', '/flows', '/groups', '/meters', '/fdb', '/tables', '/stp']) {
     const res = await inj(`/api/bridges/nope${suffix}`);
     isProblem(t, res, 404, 'unknown-bridge', /no bridge named "nope"/);
   }
@@ -162,6 +168,67 @@ t.test('flows: table and cookie filters, bad queries', async (t) => {
     /64 bits/,
   );
   isProblem(t, await inj('/api/bridges/br0/flows?color=blue'), 400, 'bad-request', /additional/);
+  r = await inj('/api/bridges/br0/flows?limit=2');
+  t.same(
+    r.json().map((f: { priority: number }) => f.priority),
+    [100, 0],
+    'limit keeps the first flows',
+  );
+  r = await inj('/api/bridges/br0/flows?limit=2&table=1');
+  t.equal(r.json().length, 1);
+  isProblem(t, await inj('/api/bridges/br0/flows?limit=0'), 400, 'bad-request', /limit/);
+  isProblem(t, await inj('/api/bridges/br0/flows?limit=x'), 400, 'bad-request', /limit/);
+  isProblem(t, await inj('/api/bridges/br0/flows?limit=1.5'), 400, 'bad-request', /limit/);
+});
+
+t.test('tables, STP, BFD', async (t) => {
+  const { api, check } = await setup(t);
+  const inj = (url: string) => api.app.inject({ method: 'GET', url });
+  let r = await inj('/api/bridges/br0/tables');
+  t.same(r.json()[1], { table: 1, count: 1, lookups: 9, matched: 4 });
+  check('GET', '/api/bridges/{name}/tables', r.json());
+  r = await inj('/api/bridges/br0/stp');
+  t.equal(r.statusCode, 200);
+  t.match(r.json(), {
+    bridge: 'br0',
+    enabled: true,
+    isRoot: true,
+    rootPathCost: 0,
+    ports: [{ name: 'p1', state: 'forwarding', role: 'designated', secInState: 30 }],
+  });
+  check('GET', '/api/bridges/{name}/stp', r.json());
+  r = await inj('/api/stp');
+  t.equal(r.json().length, 1);
+  check('GET', '/api/stp', r.json());
+  r = await inj('/api/bfd');
+  t.match(r.json(), [{ interface: 'p1', state: 'up', forwarding: true, flapCount: 1 }]);
+  check('GET', '/api/bfd', r.json());
+  r = await inj('/api/interfaces/p1/bfd');
+  t.equal(r.json().status.remote_state, 'up');
+  check('GET', '/api/interfaces/{name}/bfd', r.json());
+  r = await inj('/api/interfaces/bad/bfd');
+  t.same(r.json(), { interface: 'bad', enabled: false, config: {}, status: {} });
+  check('GET', '/api/interfaces/{name}/bfd', r.json());
+  isProblem(t, await inj('/api/interfaces/nope/bfd'), 404, 'unknown-interface', /"nope"/);
+  isProblem(t, await inj(`/api/interfaces/${'x'.repeat(256)}/bfd`), 400, 'bad-request');
+  isProblem(t, await inj(`/api/bridges/${'x'.repeat(256)}/stp`), 400, 'bad-request');
+  isProblem(t, await inj('/api/bfd?x=1'), 400, 'bad-request', /additional properties/);
+  isProblem(t, await inj('/api/bridges/br0/stp?verbose=1'), 400, 'bad-request');
+});
+
+t.test('topology: served from the backend, 404 when none runs, 500 when malformed', async (t) => {
+  const { api, fb, check } = await setup(t);
+  const inj = () => api.app.inject({ method: 'GET', url: '/api/topology' });
+  const r = await inj();
+  t.equal(r.statusCode, 200);
+  t.same(r.json(), FAKE_TOPO);
+  check('GET', '/api/topology', r.json());
+  fb.topo = undefined;
+  isProblem(t, await inj(), 404, 'no-topology', /no topology is running/);
+  fb.topo = { ...FAKE_TOPO, hosts: [{ name: 'h1' }] };
+  isProblem(t, await inj(), 500, 'bad-topology', /\/hosts\/0 must have required property/);
+  fb.topo = new Error('Unexpected token } in JSON');
+  isProblem(t, await inj(), 500, 'bad-topology', /cannot read topo.json: Unexpected token/);
 });
 
 t.test('fdb, datapath flows and trace through appctl', async (t) => {
@@ -191,6 +258,8 @@ t.test('fdb, datapath flows and trace through appctl', async (t) => {
   r = await trace({ flow: 'in_port=1,tcp', generate: true, packet: '00ff' });
   t.equal(r.statusCode, 200);
   t.equal(r.json().output, 'Flow: in_port=1,tcp -generate 00ff\nDatapath actions: 1\n');
+  t.equal(r.json().datapathActions, '1');
+  t.same(r.json().path, []);
   check('POST', '/api/bridges/{name}/trace', r.json());
   isProblem(t, await trace({}), 400, 'bad-request', /flow/);
   isProblem(
