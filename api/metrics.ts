@@ -18,7 +18,7 @@
  *   `tsvs_process_rss_bytes` from process.memoryUsage() on every platform.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { allCounters } from '../lib/counters.js';
+import { allCounters, allLabelledCounters } from '../lib/counters.js';
 import type { ApiBackend } from './backend.js';
 import type { EventHub } from './events.js';
 
@@ -223,9 +223,34 @@ export class ApiMetrics {
     }
   }
 
+  /** Registers a labelled counter metric for every lib labelled counter not seen yet. */
+  private syncLabelledCounters(): void {
+    for (const c of allLabelledCounters()) {
+      if (this.known.has(c.name)) continue;
+      this.known.add(c.name);
+      const name = `tsvs_${metricName(c.name)}_total`;
+      if (this.registry.getSingleMetric(name)) continue;
+      new Counter({
+        name,
+        help: c.help || `${c.module}: ${c.name}`,
+        labelNames: [...c.labelNames],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const e of c.entries()) {
+            const labels: Record<string, string> = {};
+            c.labelNames.forEach((l, i) => (labels[l] = e.labels[i] ?? ''));
+            this.inc(labels, e.total);
+          }
+        },
+      });
+    }
+  }
+
   /** The Prometheus text exposition. */
   async render(): Promise<string> {
     this.syncCounters();
+    this.syncLabelledCounters();
     return this.registry.metrics();
   }
 

@@ -62,6 +62,60 @@ export function allCounters(): Counter[] {
   return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * A family of event counts told apart by label values (e.g. OpenFlow messages by direction and
+ * type), for /metrics; coverage/show keeps using plain {@link Counter}s.
+ */
+export class LabelledCounter {
+  private readonly counts = new Map<string, { labels: readonly string[]; total: number }>();
+
+  constructor(
+    /** Unique name, e.g. `openflow_messages`. */
+    readonly name: string,
+    /** Module that owns it. */
+    readonly module: string,
+    /** One line saying what is counted. */
+    readonly help: string,
+    /** The label names, in the order {@link inc} takes their values. */
+    readonly labelNames: readonly string[],
+  ) {}
+
+  /** Adds `n` (default 1) to the count of `labels` (one value per label name). */
+  inc(labels: readonly string[], n = 1): void {
+    const key = labels.join('\0');
+    const e = this.counts.get(key);
+    if (e) e.total += n;
+    else this.counts.set(key, { labels: [...labels], total: n });
+  }
+
+  /** Every label combination seen, with its total. */
+  entries(): { labels: readonly string[]; total: number }[] {
+    return [...this.counts.values()];
+  }
+}
+
+const labelled = new Map<string, LabelledCounter>();
+
+/** Returns the labelled counter `name`, creating it on first use (same rules as {@link counter}). */
+export function labelledCounter(
+  name: string,
+  module: string,
+  help: string,
+  labelNames: readonly string[],
+): LabelledCounter {
+  let c = labelled.get(name);
+  if (!c) {
+    c = new LabelledCounter(name, module, help, labelNames);
+    labelled.set(name, c);
+  }
+  return c;
+}
+
+/** Every labelled counter, sorted by name. */
+export function allLabelledCounters(): LabelledCounter[] {
+  return [...labelled.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
 /** Takes one sample on every counter; the daemon calls this once a second. */
 export function sampleCounters(): void {
   for (const c of registry.values()) c.sample();

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../lib/clock.js';
-import { counter } from '../lib/counters.js';
+import { counter, labelledCounter } from '../lib/counters.js';
 import { OpenFlowFramer, FramerError } from '../lib/framer-openflow.js';
 import { getLogger } from '../lib/log.js';
 import type { Transport } from '../lib/transport.js';
@@ -18,8 +18,9 @@ import {
   OFP_VERSION,
   OFPMPF_REQ_MORE,
   OFPT,
+  OFPT_NAMES,
 } from '../openflow/constants.js';
-import { OfpError, encodeErrorReply } from '../openflow/errors.js';
+import { OFPET, OfpError, encodeErrorReply } from '../openflow/errors.js';
 import { validateMessage } from '../openflow/validate.js';
 import {
   decodeMessage,
@@ -45,6 +46,27 @@ const cBadFrame = counter(
   'connections closed for an unframeable stream',
 );
 const cPaused = counter('ofconn_rx_paused', 'ofproto', 'times reading paused for backpressure');
+const cMsgByType = labelledCounter(
+  'openflow_messages',
+  'ofproto',
+  'OpenFlow messages by direction and type',
+  ['direction', 'type'],
+);
+const cErrByType = labelledCounter(
+  'openflow_errors_sent',
+  'ofproto',
+  'OFPT_ERROR messages sent by error type and code',
+  ['type', 'code'],
+);
+/** OFPET names by number (metric labels). */
+const OFPET_LABELS = new Map<number, string>(
+  Object.entries(OFPET).map(([name, n]) => [n as number, name]),
+);
+/** The OFPT name of a message's type byte (as a metric label). */
+function typeLabel(bytes: Uint8Array): string {
+  const t = bytes[1];
+  return t === undefined ? 'short' : (OFPT_NAMES[t] ?? `type${t}`);
+}
 
 /** OVS's connection types: primary (from a Controller target) and service (ovs-ofctl, ptcp). */
 export type OfconnType = 'primary' | 'service';
@@ -254,6 +276,7 @@ export class Ofconn extends EventEmitter {
   sendRaw(bytes: Uint8Array): boolean {
     if (this.state === 'closed') return false;
     cTxMsg.inc();
+    cMsgByType.inc(['tx', typeLabel(bytes)]);
     const ok = this.transport.write(bytes);
     if (this.transport.backlog() > 0) {
       this.queuedSinceDrain++;
@@ -269,6 +292,7 @@ export class Ofconn extends EventEmitter {
   /** Sends OFPT_ERROR for `err` answering `offending`. */
   sendError(err: OfpError, offending: Uint8Array, version = OFP_VERSION): void {
     cErrSent.inc();
+    cErrByType.inc([OFPET_LABELS.get(err.type) ?? String(err.type), String(err.code)]);
     log.debug({ conn: this.id, err: err.message }, 'sending error');
     this.sendRaw(encodeErrorReply(err, offending, { version }));
   }
@@ -402,6 +426,7 @@ export class Ofconn extends EventEmitter {
         return;
       }
       cRxMsg.inc();
+      cMsgByType.inc(['rx', typeLabel(raw)]);
       const r = this.process(raw);
       if (r) await r;
     }

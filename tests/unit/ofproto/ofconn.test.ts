@@ -7,6 +7,7 @@ import type { MessageOf, OfpMessage } from '../../../openflow/messages.js';
 import { Ofconn, negotiateVersion } from '../../../ofproto/ofconn.js';
 import { Ofproto } from '../../../ofproto/ofproto.js';
 import { OfTestPeer } from '../../helpers/ofclient.js';
+import { allLabelledCounters } from '../../../lib/counters.js';
 
 type Err = MessageOf<'ERROR'>;
 
@@ -397,3 +398,28 @@ t.test(
     );
   },
 );
+
+t.test('messages are counted by direction and type, errors by type and code', async (t) => {
+  const { connect } = makeSwitch();
+  const family = allLabelledCounters().find((c) => c.name === 'openflow_messages');
+  const errs = () => allLabelledCounters().find((c) => c.name === 'openflow_errors_sent');
+  const count = (c: ReturnType<typeof errs>, labels: string[]): number =>
+    c?.entries().find((e) => e.labels.join('/') === labels.join('/'))?.total ?? 0;
+  t.ok(family, 'the family exists once ofconn is loaded');
+  const rxEcho0 = count(family, ['rx', 'ECHO_REQUEST']);
+  const txEcho0 = count(family, ['tx', 'ECHO_REPLY']);
+  const bad0 = count(errs(), ['BAD_REQUEST', '1']);
+  const { peer } = connect();
+  await peer.hello();
+  peer.send({ type: 'ECHO_REQUEST', xid: 2, data: Buffer.from('x') });
+  await peer.waitType('ECHO_REPLY', 2);
+  // (other connections of this file may still be exchanging messages: at least one more)
+  t.ok(count(family, ['rx', 'ECHO_REQUEST']) > rxEcho0, 'echo request counted');
+  t.ok(count(family, ['tx', 'ECHO_REPLY']) > txEcho0, 'echo reply counted');
+  // An unknown message type (OFPT 200) is answered with BAD_REQUEST/BAD_TYPE (code 1).
+  const bogus = new Uint8Array([4, 200, 0, 8, 0, 0, 0, 3]);
+  peer.sendRaw(bogus);
+  await peer.waitFor(isError('OFPBRC_BAD_TYPE'));
+  t.ok(count(family, ['rx', 'type200']) >= 1, 'unknown types get a numeric label');
+  t.ok(count(errs(), ['BAD_REQUEST', '1']) > bad0, 'the error is counted by type and code');
+});
