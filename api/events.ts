@@ -26,7 +26,7 @@
 import { counter } from '../lib/counters.js';
 
 /** Event topics a client can subscribe to. */
-export const TOPICS = ['ovsdb', 'port', 'flow', 'bfd', 'stp'] as const;
+export const TOPICS = ['ovsdb', 'port', 'flow', 'packet-in', 'bfd', 'stp'] as const;
 /** One of {@link TOPICS}. */
 export type Topic = (typeof TOPICS)[number];
 
@@ -80,6 +80,28 @@ export interface FlowEvent {
   match: string;
   /** Instructions in ovs-ofctl syntax (`drop` when none). */
   actions: string;
+}
+
+/**
+ * A packet-in produced by a bridge's translation (sent to the controllers that want it, if any).
+ */
+export interface PacketInEvent {
+  /** Topic. */
+  topic: 'packet-in';
+  /** Bridge name. */
+  bridge: string;
+  /** Reason: `no_match`, `action`, `invalid_ttl`, or the number. */
+  reason: string;
+  /** Table that sent it. */
+  table: number;
+  /** Cookie of the rule as `0x…`. */
+  cookie: string;
+  /** OpenFlow input port. */
+  inPort: number;
+  /** Frame length in bytes. */
+  length: number;
+  /** The first (up to 64) bytes of the frame as hex. */
+  head: string;
 }
 
 /**
@@ -158,7 +180,7 @@ export interface StpPortEvent {
 
 /** Any event of the stream. */
 export type ApiEvent =
-  OvsdbRowEvent | PortEvent | FlowEvent | BfdEvent | StpBridgeEvent | StpPortEvent;
+  OvsdbRowEvent | PortEvent | FlowEvent | PacketInEvent | BfdEvent | StpBridgeEvent | StpPortEvent;
 
 /** The bridge an event is about, if any (for per-client bridge filters). */
 export function eventBridge(e: ApiEvent): string | undefined {
@@ -167,6 +189,7 @@ export function eventBridge(e: ApiEvent): string | undefined {
       return undefined;
     case 'port':
     case 'flow':
+    case 'packet-in':
     case 'bfd':
     case 'stp':
       return e.bridge;

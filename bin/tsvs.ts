@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { apiComponent, parseApiAddress, type ApiComponent } from '../vswitchd/api-backend.js';
-import { standardComponents } from '../vswitchd/components.js';
+import { standardComponents, vswitchdComponents } from '../vswitchd/components.js';
+import { dirname, join } from 'node:path';
 import { Daemon } from '../vswitchd/daemon.js';
 import { packageVersion, resolvePaths, type PathOptions } from '../vswitchd/paths.js';
 import { toPinoLevel } from '../lib/log.js';
@@ -24,7 +25,10 @@ tsvswitch: a software switch in TypeScript that does the job of Open vSwitch.
 
 Commands:
   start               run the switch daemon in the foreground
-  topo SPEC           build a Mininet-style network on the switch (tsvs topo --help)
+  vswitchd REMOTE     run the bridges only, on a separate OVSDB server (ovsdb-server or
+                      tsvs start --no-vswitchd) at REMOTE: unix:PATH or tcp:IP:PORT
+  topo SPEC|FILE      build a Mininet-style network on the switch, with a prompt like
+                      Mininet's (tsvs topo --help)
   version             print the version and exit
   help                print this help and exit
 
@@ -41,10 +45,16 @@ Options for start:
   --api [HOST:]PORT   serve the HTTP API, /events and /metrics (default host 127.0.0.1)
   --ovs-paths         use Open vSwitch's locations, for OVS's tools and Mininet:
                       rundir /var/run/openvswitch, db /etc/openvswitch/conf.db
+  --no-vswitchd       run the OVSDB server only (for a separate tsvs vswitchd)
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
+Options for vswitchd: --rundir, --pidfile (default <rundir>/tsvs-vswitchd.pid), --log-file
+(default <rundir>/tsvs-vswitchd.log), --log-level, --ovs-paths. It takes the ovs_vswitchd lock
+and stays idle while another vswitchd holds it.
+
 The control socket is <rundir>/tsvs.ctl: ovs-appctl -t "$PWD/var/tsvs.ctl" list-commands
+(<rundir>/tsvs-vswitchd.ctl for tsvs vswitchd)
 `;
 
 class UsageError extends Error {}
@@ -87,6 +97,7 @@ function parse(argv: string[]) {
         certificate: { type: 'string' },
         'ca-cert': { type: 'string' },
         api: { type: 'string' },
+        'no-vswitchd': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -96,7 +107,10 @@ function parse(argv: string[]) {
   }
 }
 
-async function start(values: ReturnType<typeof parse>['values']): Promise<number> {
+async function start(
+  values: ReturnType<typeof parse>['values'],
+  vswitchdRemote?: string,
+): Promise<number> {
   const level = values['log-level'] ?? 'info';
   try {
     toPinoLevel(level);
@@ -108,7 +122,18 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
   if (values.db !== undefined) pathOpts.db = values.db;
   if (values.pidfile !== undefined) pathOpts.pidfile = values.pidfile;
   if (values['log-file'] !== undefined) pathOpts.logFile = values['log-file'];
-  const paths = resolvePaths(pathOpts);
+  let paths = resolvePaths(pathOpts);
+  if (vswitchdRemote !== undefined) {
+    // Its own pidfile, control socket and log, so it can share a run directory with the server.
+    const own = resolvePaths({
+      ...pathOpts,
+      pidfile: pathOpts.pidfile ?? join(paths.rundir, 'tsvs-vswitchd.pid'),
+      ...(pathOpts.logFile === undefined && paths.logFile !== undefined
+        ? { logFile: join(dirname(paths.logFile), 'tsvs-vswitchd.log') }
+        : {}),
+    });
+    paths = { ...own, ctl: join(own.rundir, 'tsvs-vswitchd.ctl') };
+  }
 
   // Signals are handled from the start: one that arrives while the components are still starting
   // stops the daemon as soon as the start completes.
@@ -139,10 +164,14 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<number
     shutdown('internal error', 1);
   });
 
-  const components = standardComponents({
-    extraRemotes: values.remote ?? [],
-    ...sslFromFlags(values),
-  });
+  const components =
+    vswitchdRemote !== undefined
+      ? vswitchdComponents(vswitchdRemote)
+      : standardComponents({
+          extraRemotes: values.remote ?? [],
+          ...sslFromFlags(values),
+          noVswitchd: values['no-vswitchd'] === true,
+        });
   let api: ApiComponent | undefined;
   if (values.api !== undefined) {
     let addr;
@@ -200,6 +229,25 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command, ...rest] = positionals;
+  if (command === 'vswitchd') {
+    const remote = rest[0];
+    if (remote === undefined)
+      throw new UsageError('vswitchd needs the database: unix:PATH or tcp:IP:PORT');
+    if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}"`);
+    if (!/^(unix:.+|tcp:.+:\d+)$/.test(remote))
+      throw new UsageError(`"${remote}": the database must be unix:PATH or tcp:IP:PORT`);
+    for (const o of [
+      'db',
+      'remote',
+      'api',
+      'no-vswitchd',
+      'private-key',
+      'certificate',
+      'ca-cert',
+    ] as const)
+      if (values[o] !== undefined) throw new UsageError(`--${o} does not apply to vswitchd`);
+    return start(values, remote);
+  }
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   switch (command) {
     case 'start':

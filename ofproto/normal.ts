@@ -337,6 +337,13 @@ export interface NormalContext {
   output(port: NormalPort, vid: number): void;
   /** A trace note. */
   note(text: string): void;
+  /**
+   * Optional admissibility check of the input port (OVS's is_admissible for bonds), called after
+   * the input VLAN check and before learning with the frame's VLAN. Returns undefined to admit
+   * the frame, or the reason it is dropped (a trace note, e.g. "bonding refused admissibility,
+   * dropping").
+   */
+  admit?(vlan: number): string | undefined;
 }
 
 /** Result of {@link xlateNormal} (for tests and statistics). */
@@ -365,6 +372,11 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
     return 'drop';
   }
   wc[W.VLAN0] = (wc[W.VLAN0]! | 0xffff) >>> 0;
+  const refused = ctx.admit?.(vlan);
+  if (refused !== undefined) {
+    ctx.note(`-> ${refused}`);
+    return 'drop';
+  }
   const src = macFromKey(flow, W.ETH_SRC);
   const dst = macFromKey(flow, W.ETH_DST);
   if (ctx.learn && inPort.stpLearn && !isMulticast(src)) {
@@ -404,4 +416,56 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
     ctx.output(p, outputVid(p.vlan, vlan));
   }
   return 'flood';
+}
+
+// ---------------------------------------------------------------- bonds
+
+/** The verdict of a bond on a frame received on one of its members (OVS's bond_verdict). */
+export type BondVerdict = 'accept' | 'drop' | 'drop-if-moved';
+
+/**
+ * A bond (a Port with several interfaces) as NORMAL sees it: one bundle. NORMAL learns on the
+ * bundle, never sends back into it, and outputs to exactly one member.
+ */
+export interface NormalBond {
+  /** The bundle's port number in the MAC table: its lowest member OpenFlow port. */
+  readonly id: number;
+  /** The Port name (for trace notes). */
+  readonly name: string;
+  /**
+   * Whether a frame to `dstMac` received on member `ofport` is admitted (OVS's
+   * bond_check_admissibility). Must not change state.
+   */
+  admissibility(ofport: number, dstMac: number): BondVerdict;
+  /**
+   * The member to output a frame from `srcMac` sent with output VID `vid` to, or undefined when
+   * no member is enabled (the frame is dropped). `bytes` (0 for traces) is accounted to the
+   * hash bucket for rebalancing.
+   */
+  chooseOutput(srcMac: number, vid: number, bytes: number): number | undefined;
+}
+
+/** The bonds of one bridge. */
+export interface NormalBonds {
+  /** The bond that OpenFlow port `ofport` is a member of, if any. */
+  bondOf(ofport: number): NormalBond | undefined;
+}
+
+/**
+ * True for a gratuitous ARP (broadcast reply, or broadcast request with spa == tpa), ORing into
+ * `wc` the bits consulted (OVS's is_gratuitous_arp).
+ */
+export function gratuitousArp(flow: FlowKey, wc: FlowKey): boolean {
+  wc[W.ETH_TYPE] = (wc[W.ETH_TYPE]! | 0xffff) >>> 0;
+  if ((flow[W.ETH_TYPE]! & 0xffff) !== 0x0806) return false;
+  wc[W.ETH_DST] = (wc[W.ETH_DST]! | 0xffff) >>> 0;
+  wc[W.ETH_DST + 1] = 0xffffffff;
+  if ((flow[W.ETH_DST]! & 0xffff) !== 0xffff || flow[W.ETH_DST + 1] !== 0xffffffff) return false;
+  wc[W.NW] = (wc[W.NW]! | 0xff) >>> 0;
+  const op = flow[W.NW]! & 0xff;
+  if (op === 2) return true;
+  if (op !== 1) return false;
+  wc[W.NW_SRC] = 0xffffffff;
+  wc[W.NW_DST] = 0xffffffff;
+  return flow[W.NW_SRC] === flow[W.NW_DST];
 }

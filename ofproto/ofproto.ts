@@ -63,6 +63,20 @@ export interface PortCounters {
   txErrors: bigint;
 }
 
+/** One packet-in produced by translation (see {@link Ofproto.onPacketIn}). */
+export interface PacketInInfo {
+  /** OFPR_* reason. */
+  readonly reason: number;
+  /** Table that sent it. */
+  readonly tableId: number;
+  /** Cookie of the rule that sent it. */
+  readonly cookie: bigint;
+  /** OpenFlow input port. */
+  readonly inPort: number;
+  /** The frame (do not keep it beyond the call without copying). */
+  readonly frame: Uint8Array;
+}
+
 /** A port of the switch. */
 export interface OfPort {
   /** OpenFlow port number (OFPP_LOCAL for the bridge's own port). */
@@ -170,6 +184,7 @@ export class Ofproto {
   private readonly clock: Clock;
   private readonly hooks: PipelineHooks;
   private readonly ruleListeners = new Set<(op: RuleChangeOp, rule: OfRule) => void>();
+  private readonly packetInListeners = new Set<(pi: PacketInInfo) => void>();
 
   constructor(opts: OfprotoOptions) {
     if (opts.datapathId === 0n) throw new Error('datapath id must be non-zero');
@@ -224,6 +239,32 @@ export class Ofproto {
       this.ruleListeners.delete(fn);
       if (this.ruleListeners.size === 0) delete this.hooks.ruleChanged;
     };
+  }
+
+  /**
+   * Calls `fn` for every packet-in this bridge's translations produce (whether or not a
+   * controller takes it: the API's event stream watches the slow path too). Listeners run
+   * synchronously and must not throw. Returns a function that removes the listener.
+   */
+  onPacketIn(fn: (pi: PacketInInfo) => void): () => void {
+    this.packetInListeners.add(fn);
+    return () => this.packetInListeners.delete(fn);
+  }
+
+  /** True when someone listens for packet-ins (so xlate can skip building the record). */
+  get hasPacketInListeners(): boolean {
+    return this.packetInListeners.size > 0;
+  }
+
+  /** Tells the packet-in listeners about one packet-in (called by xlate). */
+  notifyPacketIn(pi: PacketInInfo): void {
+    for (const f of this.packetInListeners) {
+      try {
+        f(pi);
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'packet-in listener failed');
+      }
+    }
   }
 
   /** Sends FLOW_REMOVED for `rule` to every connection whose async config wants `reason`. */

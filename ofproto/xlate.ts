@@ -63,7 +63,15 @@ import type { Instruction } from '../openflow/instructions.js';
 import type { MessageOf } from '../openflow/messages.js';
 import type { Match } from '../openflow/oxm.js';
 import type { Bucket } from '../openflow/structs.js';
-import { MacTable, xlateNormal, type NormalPort } from './normal.js';
+import {
+  MacTable,
+  gratuitousArp,
+  macFromKey,
+  xlateNormal,
+  type NormalBond,
+  type NormalBonds,
+  type NormalPort,
+} from './normal.js';
 import type { Ofconn } from './ofconn.js';
 import type { OfPort, Ofproto } from './ofproto.js';
 import type { OfGroup, OfMeter, OfRule, OpenFlowPipeline } from './pipeline.js';
@@ -222,8 +230,18 @@ function stpLearn(p: OfPort): boolean {
   return stpForward(p) || p.stpState === 'learning';
 }
 
+/**
+ * A watch port's liveness for fast-failover groups, as OVS's `odp_port_is_alive`: not
+ * administratively down, link up, and OFPPS_LIVE (cleared while BFD or another liveness source
+ * vetoes the port through Ofproto.setPortEnable).
+ */
 function portLive(p: OfPort | undefined): boolean {
-  return p !== undefined && (p.config & OFPPC.PORT_DOWN) === 0 && (p.state & OFPPS.LINK_DOWN) === 0;
+  return (
+    p !== undefined &&
+    (p.config & OFPPC.PORT_DOWN) === 0 &&
+    (p.state & OFPPS.LINK_DOWN) === 0 &&
+    (p.state & OFPPS.LIVE) !== 0
+  );
 }
 
 function isIp(flow: FlowKey): boolean {
@@ -450,6 +468,11 @@ class Ctx {
   tableId = 0;
   queue: number | undefined;
   readonly inPort: number;
+  /**
+   * False when the input port's STP state neither learns nor forwards (OVS's may_receive):
+   * table 0 is looked up (and shown in traces) but no action runs.
+   */
+  mayReceive = true;
 
   constructor(
     readonly x: Xlate,
@@ -584,6 +607,11 @@ export class Xlate {
    * this list. Consulted only for packets that arrive on a port (not packet-out).
    */
   readonly protocols: SlowPathProtocol[] = [];
+  /**
+   * The bridge's bonds (set by the bridge's bond module): NORMAL treats each bond as one port,
+   * learning on it and sending to one member.
+   */
+  bonds: NormalBonds | undefined;
   private readonly clock: Clock;
   private readonly meterStates = new WeakMap<OfMeter, MeterState>();
 
@@ -625,7 +653,15 @@ export class Xlate {
         ctx.tableId = 0;
         this.doActions(ctx, input.actions);
       } else if (!this.consumedByProtocol(ctx, input)) {
+        const inP = this.ofproto.getPort(ctx.inPort);
+        ctx.mayReceive = inP === undefined || stpLearn(inP);
         this.walkTable(ctx, 0);
+        // OVS: NORMAL and learn actions have seen the packet; a port that does not forward
+        // drops it (actions and packet-ins cancelled, nothing said in the trace).
+        if (inP && !stpForward(inP)) {
+          ctx.out.length = 0;
+          ctx.packetIns.length = 0;
+        }
       }
     } catch (e) {
       if (e instanceof TooDeep) {
@@ -714,7 +750,7 @@ export class Xlate {
         const failOpen = tableId === 0 && !ctx.packetOut && this.failOpen();
         ctx.trace({ kind: 'miss', depth: ctx.depth - 1, tableId, failOpen });
         try {
-          if (failOpen) {
+          if (failOpen && ctx.mayReceive) {
             ctx.rule = undefined;
             this.output(ctx, OFPP.NORMAL, 0);
           }
@@ -727,6 +763,10 @@ export class Xlate {
       ctx.rules.push(rule);
       ctx.rule = rule;
       ctx.trace({ kind: 'rule', depth: ctx.depth - 1, tableId, rule });
+      if (!ctx.mayReceive) {
+        ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+        return;
+      }
       let next: number | undefined;
       try {
         const order = [
@@ -1142,15 +1182,62 @@ export class Xlate {
     };
     const inP = this.ofproto.getPort(ctx.inPort);
     const depth = ctx.depth;
+    // Bonds: each is one bundle (numbered by its lowest member) for learning and flooding.
+    const bonds = this.bonds;
+    const inBond = inP && bonds ? bonds.bondOf(inP.ofport) : undefined;
+    const asBundle = (np: NormalPort, b: NormalBond): NormalPort => ({
+      ...np,
+      ofport: b.id,
+      name: b.name,
+    });
+    const byId = new Map<number, NormalBond>();
+    const ports = (): NormalPort[] => {
+      const all = this.portsInOrder();
+      if (!bonds) return all.map(toNormal);
+      const out: NormalPort[] = [];
+      for (const p of all) {
+        const b = bonds.bondOf(p.ofport);
+        if (!b) out.push(toNormal(p));
+        else if (!byId.has(b.id)) {
+          byId.set(b.id, b);
+          out.push(asBundle(toNormal(p), b));
+        }
+      }
+      return out;
+    };
+    // A learning-state input port goes through NORMAL as in OVS (learns, floods or forwards);
+    // translate() then cancels the actions (OVS's forwarding-disabled rule).
+    const inNp = inP ? { ...toNormal(inP), stpForward: true } : undefined;
     xlateNormal({
       flow: ctx.flow,
       wc: ctx.wc,
-      inPort: inP ? toNormal(inP) : undefined,
-      ports: () => this.portsInOrder().map(toNormal),
+      inPort: inNp && inBond ? asBundle(inNp, inBond) : inNp,
+      ports,
       mac: this.mac,
       learn: ctx.side,
       note: (text) => ctx.trace({ kind: 'note', depth, text }),
-      output: (p, vid) => {
+      ...(inBond && inP
+        ? {
+            admit: (vlan: number): string | undefined => {
+              const v = inBond.admissibility(inP.ofport, macFromKey(ctx.flow, W.ETH_DST));
+              if (v === 'accept') return undefined;
+              if (v === 'drop') return 'bonding refused admissibility, dropping';
+              const e = this.mac.lookup(macFromKey(ctx.flow, W.ETH_SRC), vlan);
+              if (e && e.port !== inBond.id && !gratuitousArp(ctx.flow, ctx.wc))
+                return 'SLB bond thinks this packet looped back, dropping';
+              return undefined;
+            },
+          }
+        : {}),
+      output: (p0, vid) => {
+        let p = p0;
+        const ob = byId.get(p0.ofport);
+        if (ob) {
+          const bytes = ctx.side ? (ctx.input.frame?.length ?? 0) : 0;
+          const m = ob.chooseOutput(macFromKey(ctx.flow, W.ETH_SRC), vid, bytes);
+          if (m === undefined) return;
+          p = { ...p0, ofport: m };
+        }
         const save0 = ctx.flow[W.VLAN0]!;
         const save1 = ctx.flow[W.VLAN1]!;
         const cur = ctx.flow[W.VLAN0]!;
@@ -1404,7 +1491,16 @@ export class Xlate {
    */
   sendPacketIns(list: readonly PacketInRequest[]): number {
     let n = 0;
+    const notify = this.ofproto.hasPacketInListeners;
     for (const pi of list) {
+      if (notify)
+        this.ofproto.notifyPacketIn({
+          reason: pi.reason,
+          tableId: pi.tableId,
+          cookie: pi.cookie,
+          inPort: pi.flow[W.IN_PORT]!,
+          frame: pi.frame,
+        });
       const match: Match = [{ field: 'in_port', value: pi.flow[W.IN_PORT]! }];
       const md = (BigInt(pi.flow[W.METADATA]!) << 32n) | BigInt(pi.flow[W.METADATA + 1]!);
       if (md !== 0n) match.push({ field: 'metadata', value: md });

@@ -10,6 +10,7 @@
  *   delete, a change of ofport/admin_state/link_state → modify). Ofproto has no port-status
  *   listener yet; once it has one (e.g. `Ofproto.onPortStatus(fn)`), feed from it instead.
  * - `flow`: pushed by each bridge's `Ofproto.onRuleChange` as rule changes commit (no polling).
+ * - `packet-in`: pushed by each bridge's `Ofproto.onPacketIn` for every packet-in xlate produces.
  *   The backend attaches to the running bridges when it subscribes and after every database
  *   commit (a new bridge's reconciler write-back is a commit); rules already present in a bridge
  *   that appears later are reported as added, and the rules of a bridge that goes away as
@@ -48,7 +49,7 @@ import type { ApiEvent, BfdEvent, StpBridgeEvent, StpPortEvent, Topic } from '..
 import { createApiServer, type ApiServer } from '../api/server.js';
 import { OFPG, OFPGT, OFPMF, OFPP, OFPPC, OFPPS } from '../openflow/constants.js';
 import { macToString } from '../openflow/print.js';
-import type { Ofproto } from '../ofproto/ofproto.js';
+import type { Ofproto, PacketInInfo } from '../ofproto/ofproto.js';
 import type { OfRule, RuleChangeOp } from '../ofproto/pipeline.js';
 import { formatInstruction, formatOfAction } from '../ofproto/trace.js';
 import type { CommitRecord, Database, RowChange } from '../ovsdb/database.js';
@@ -588,6 +589,16 @@ export class DaemonApiBackend implements ApiBackend {
       match: ruleMatch(r),
       actions: ruleActions(r),
     });
+    const packetInEvent = (bridge: string, pi: PacketInInfo): ApiEvent => ({
+      topic: 'packet-in',
+      bridge,
+      reason: PACKET_IN_REASONS[pi.reason] ?? String(pi.reason),
+      table: pi.tableId,
+      cookie: hex(pi.cookie),
+      inPort: pi.inPort,
+      length: pi.frame.length,
+      head: Buffer.from(pi.frame.subarray(0, 64)).toString('hex'),
+    });
     const attached = new Map<string, { ofproto: Ofproto; off: () => void }>();
     // Bridges whose row is gone but which still run until the reconciler stops them.
     const dropped = new Map<string, Ofproto>();
@@ -612,9 +623,16 @@ export class DaemonApiBackend implements ApiBackend {
       }
       for (const [name, rb] of bridges) {
         if (attached.has(name) || dropped.get(name) === rb.ofproto) continue;
-        const off = rb.ofproto.onRuleChange((op, r) => {
+        const offRules = rb.ofproto.onRuleChange((op, r) => {
           if (wants('flow')) sink(flowEvent(name, op, r));
         });
+        const offPin = rb.ofproto.onPacketIn((pi) => {
+          if (wants('packet-in')) sink(packetInEvent(name, pi));
+        });
+        const off = (): void => {
+          offRules();
+          offPin();
+        };
         attached.set(name, { ofproto: rb.ofproto, off });
         if (report && wants('flow'))
           for (const r of rb.ofproto.tables.allRules()) sink(flowEvent(name, 'add', r));
@@ -847,3 +865,10 @@ export function parseApiAddress(s: string): { host: string; port: number } {
   }
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
 }
+
+/** OFPR_* names as OVS prints them (OpenFlow 1.3 reasons). */
+const PACKET_IN_REASONS: Readonly<Record<number, string>> = {
+  0: 'no_match',
+  1: 'action',
+  2: 'invalid_ttl',
+};

@@ -23,6 +23,7 @@ import { getLogger } from '../lib/log.js';
 import type { Json } from '../lib/json.js';
 import { OFPP, OFPPC, OFPPF, OFPPS } from '../openflow/constants.js';
 import type { Database } from '../ovsdb/database.js';
+import { InProcessReplica, type OvsdbReplica } from './replica.js';
 import type { Atom, Datum, Row } from '../ovsdb/types.js';
 import type { ControllerConfig } from '../ofproto/connmgr.js';
 import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
@@ -33,12 +34,16 @@ import type { DpifNetdev } from '../datapath/dpif-netdev.js';
 import { newFrameBatch, type Netdev } from '../datapath/netdev.js';
 import { DummyNetdev, dummyNetdevClass } from '../datapath/netdev-dummy.js';
 import { systemNetdevClass, type AfPacketNetdev } from '../datapath/netdev-afpacket.js';
+import { tapNetdevClass, type TapNetdev } from '../datapath/netdev-tap.js';
 import type {
   BridgeIface,
   BridgeProtocol,
   BridgeProtocolContext,
   BridgeProtocolModule,
 } from './bridge-protocol.js';
+import { IFACE_LINK_COLUMNS, ifaceStatusColumns } from './iface-status.js';
+import { FlowRestoreWait } from './flow-restore.js';
+import { noteBridgeVersions } from './of-versions.js';
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
@@ -118,6 +123,12 @@ function macToString(mac: number): string {
     .replace(/(..)(?!$)/g, '$1:');
 }
 
+function macBytes(mac: number): Uint8Array {
+  const b = new Uint8Array(6);
+  for (let i = 5, m = mac; i >= 0; i--, m = Math.floor(m / 256)) b[i] = m % 256;
+  return b;
+}
+
 /** A stable locally administered MAC derived from a name (OVS picks a random one per start). */
 export function stableMac(name: string): number {
   const h = createHash('sha1').update(name).digest();
@@ -156,8 +167,13 @@ interface RunningBridge {
 
 /** Options of a {@link BridgeReconciler}. */
 export interface BridgeReconcilerOptions {
-  /** The Open_vSwitch database (in-process replica). */
-  db: Database;
+  /**
+   * The Open_vSwitch database, in process (wrapped in an {@link InProcessReplica}). Give this or
+   * `replica`.
+   */
+  db?: Database;
+  /** The database replica to reconcile (e.g. a JSON-RPC one); its `db` is what is read. */
+  replica?: OvsdbReplica;
   /** Time source. */
   clock: Clock;
   /** Where `<bridge>.mgmt` sockets go. */
@@ -171,6 +187,12 @@ export interface BridgeReconcilerOptions {
    * Without one, bridges speak OpenFlow but forward nothing.
    */
   dpif?: DpifNetdev;
+  /**
+   * What internal ports are (with a datapath): `tap` — Linux TAP devices the host can use, as
+   * OVS's userspace datapath makes them (needs root and the native addon) — or `memory`, an
+   * in-memory netdev invisible to the host (default; what unit tests use).
+   */
+  internalPorts?: 'tap' | 'memory';
   /** Control protocols run on every bridge that has a datapath (BFD, STP...). */
   protocols?: readonly BridgeProtocolModule[];
 }
@@ -179,18 +201,28 @@ export interface BridgeReconcilerOptions {
 export class BridgeReconciler {
   /** Running bridges by name. */
   readonly bridges = new Map<string, RunningBridge>();
-  private readonly opts: BridgeReconcilerOptions;
+  private readonly opts: BridgeReconcilerOptions & { db: Database };
+  /** Where rows are read from and write-backs committed. */
+  readonly replica: OvsdbReplica;
+  private retryTimer: TimerHandle | undefined;
+  private retryDelay = 0;
   private unsubscribe: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private statusTimer: TimerHandle | undefined;
   private stopped = false;
   private ticks = 0;
+  /** TAP devices opened by openError() for attach() to take. */
+  private readonly pendingTaps = new Map<string, TapNetdev>();
   /** Routes datapath upcalls to the bridges (present with a datapath). */
   readonly router: UpcallRouter | undefined;
+  /** other_config:flow-restore-wait (no upcalls, no controllers while waiting). */
+  readonly flowRestore = new FlowRestoreWait();
 
   constructor(opts: BridgeReconcilerOptions) {
-    this.opts = opts;
+    if (!opts.replica && !opts.db) throw new Error('BridgeReconciler needs db or replica');
+    this.replica = opts.replica ?? new InProcessReplica(opts.db!);
+    this.opts = { ...opts, db: this.replica.db };
     if (opts.dpif) {
       this.router = new UpcallRouter(opts.dpif, opts.clock);
       opts.dpif.setUpcallHandler(this.router);
@@ -215,8 +247,8 @@ export class BridgeReconciler {
   /** Subscribes to commits and runs the first pass. */
   async start(): Promise<void> {
     const relevant = new Set(['Open_vSwitch', 'Bridge', 'Port', 'Interface', 'Controller']);
-    this.unsubscribe = this.opts.db.onCommit((c) => {
-      for (const t of c.tables.keys()) {
+    this.unsubscribe = this.replica.onChange((tables) => {
+      for (const t of tables) {
         if (relevant.has(t)) {
           void this.schedule();
           return;
@@ -234,6 +266,7 @@ export class BridgeReconciler {
     this.router?.stop();
     this.unsubscribe?.();
     this.opts.clock.clearTimeout(this.statusTimer);
+    this.opts.clock.clearTimeout(this.retryTimer);
     await this.running;
     for (const b of this.bridges.values()) {
       this.closeProtocols(b);
@@ -242,6 +275,8 @@ export class BridgeReconciler {
       await b.ofproto.close();
     }
     this.bridges.clear();
+    for (const tap of this.pendingTaps.values()) tap.close();
+    this.pendingTaps.clear();
   }
 
   /** Requests a pass (coalesced; runs after the current one). Resolves when it has run. */
@@ -279,12 +314,31 @@ export class BridgeReconciler {
     return existsSync(join('/sys/class/net', name));
   }
 
+  /** Stops running bridge `name` and forgets it. */
+  private async deleteBridge(name: string, rb: RunningBridge): Promise<void> {
+    log.info({ bridge: name }, 'deleting bridge');
+    this.bridges.delete(name);
+    this.closeProtocols(rb);
+    for (const ri of rb.ifaces.values()) this.detach(ri);
+    rb.stopMacWatch?.();
+    await rb.ofproto.close();
+  }
+
   /** One reconciliation pass. */
   async reconcile(): Promise<void> {
     cReconcile.inc();
     const db = this.opts.db;
     const ovsRow = [...db.rows('Open_vSwitch').values()][0];
-    if (!ovsRow) return;
+    if (!ovsRow) {
+      // No configuration (as OVS's null_cfg): no bridges.
+      for (const [name, rb] of this.bridges) await this.deleteBridge(name, rb);
+      return;
+    }
+    const frw = this.flowRestore.update(smap(ovsRow, 'other_config'));
+    if (frw !== 'none' && this.opts.dpif && this.router) {
+      this.opts.dpif.setUpcallHandler(frw === 'done' ? this.router : undefined);
+      if (frw === 'done') this.router.invalidate();
+    }
     const wanted = new Map<string, Row>();
     for (const u of uuids(ovsRow, 'bridges')) {
       const b = db.getRow('Bridge', u);
@@ -294,14 +348,7 @@ export class BridgeReconciler {
     // Deletions first.
     for (const [name, rb] of this.bridges) {
       const w = wanted.get(name);
-      if (!w || w.uuid !== rb.uuid) {
-        log.info({ bridge: name }, 'deleting bridge');
-        this.bridges.delete(name);
-        this.closeProtocols(rb);
-        for (const ri of rb.ifaces.values()) this.detach(ri);
-        rb.stopMacWatch?.();
-        await rb.ofproto.close();
-      }
+      if (!w || w.uuid !== rb.uuid) await this.deleteBridge(name, rb);
     }
     const updates: Json[] = [];
     for (const [name, brow] of wanted) {
@@ -371,6 +418,10 @@ export class BridgeReconciler {
         }
       }
       rb.ofproto.datapathId = dpid;
+      noteBridgeVersions(
+        name,
+        (brow.data.protocols?.keys ?? []).filter((k): k is string => typeof k === 'string'),
+      );
       if (oc['dp-desc']) rb.ofproto.desc.dpDesc = oc['dp-desc'];
       if (str(brow, 'datapath_id') !== dpidStr) {
         updates.push(update('Bridge', brow.uuid, { datapath_id: dpidStr }));
@@ -466,8 +517,9 @@ export class BridgeReconciler {
             hwAddr: mac,
             config: up ? 0 : OFPPC.PORT_DOWN,
             state: up ? OFPPS.LIVE : OFPPS.LINK_DOWN,
-            curr: OFPPF['10GB_FD'] | OFPPF.COPPER,
-            currSpeed: 10_000_000,
+            // OVS's netdev-dummy reports no link features (ovs-ofctl: "speed: 0 Mbps now").
+            curr: type === 'dummy' ? 0 : OFPPF['10GB_FD'] | OFPPF.COPPER,
+            currSpeed: type === 'dummy' ? 0 : 10_000_000,
             maxSpeed: 0,
             ...(attached
               ? { dpPort: attached.dpPort, counters: () => netdevCounters(attached.netdev) }
@@ -508,8 +560,9 @@ export class BridgeReconciler {
         const link = port && (port.state & OFPPS.LINK_DOWN) === 0 ? 'up' : 'down';
         if (str(irow, 'admin_state') !== admin) row.admin_state = admin;
         if (str(irow, 'link_state') !== link) row.link_state = link;
+        ifaceStatusColumns(irow, ri.name, str(irow, 'type') ?? '', ri.netdev, row);
       } else {
-        for (const c of ['mac_in_use', 'admin_state', 'link_state'])
+        for (const c of ['mac_in_use', 'admin_state', 'link_state', ...IFACE_LINK_COLUMNS])
           if (str(irow, c) !== undefined) row[c] = ['set', []];
       }
       if (Object.keys(row).length > 0) updates.push(update('Interface', irow.uuid, row));
@@ -518,9 +571,9 @@ export class BridgeReconciler {
 
   /**
    * Opens the interface's netdev and adds it to the datapath. Dummy interfaces get a dummy netdev
-   * (`netdev-dummy/receive` can inject frames into them); internal ports get an in-memory netdev
-   * until TAP devices exist; system interfaces go through AF_PACKET (native/), brought up as OVS
-   * does. When the addon is not built, a system interface is numbered but carries no traffic.
+   * (`netdev-dummy/receive` can inject frames into them); internal ports are TAP devices (opened
+   * by openError) or, with `internalPorts: 'memory'`, in-memory netdevs; system interfaces go
+   * through AF_PACKET (native/), brought up as OVS does. When the addon is not built, a system interface is numbered but carries no traffic.
    */
   private attach(
     rb: RunningBridge,
@@ -532,7 +585,18 @@ export class BridgeReconciler {
     if (!dpif || !rb.xlate || !this.router) return undefined;
     let netdev: Netdev;
     try {
-      if (type === 'dummy') netdev = dummyNetdevClass.open(name, smap(irow, 'options'));
+      const tap = this.pendingTaps.get(name);
+      if (tap) {
+        this.pendingTaps.delete(name);
+        // The bridge's own port carries the bridge MAC, others their stable one, as in OVS.
+        const mac = name === rb.name ? rb.mac : stableMac(`iface:${name}`);
+        try {
+          tap.setEtherAddr(macBytes(mac));
+        } catch (e) {
+          log.warn({ iface: name, err: (e as Error).message }, 'cannot set the TAP address');
+        }
+        netdev = tap;
+      } else if (type === 'dummy') netdev = dummyNetdevClass.open(name, smap(irow, 'options'));
       else if (type === 'internal') netdev = new DummyNetdev(name);
       else if (type === '' || type === 'system') {
         const sys = systemNetdevClass.open(name, smap(irow, 'options')) as AfPacketNetdev;
@@ -571,6 +635,24 @@ export class BridgeReconciler {
           : `could not open network device ${name} (No such device)`;
       case 'internal':
       case 'tap':
+        if (this.opts.dpif && (type === 'tap' || this.opts.internalPorts === 'tap')) {
+          // Open the TAP device now, so a failure gives ofport -1 and Interface.error as in OVS;
+          // attach() takes it from here.
+          this.pendingTaps.get(name)?.close();
+          try {
+            this.pendingTaps.set(name, tapNetdevClass.open(name) as TapNetdev);
+          } catch (e) {
+            const code = (e as { code?: string }).code;
+            const why =
+              code === 'EBUSY'
+                ? 'Device or resource busy'
+                : code === 'EPERM'
+                  ? 'Operation not permitted'
+                  : (e as Error).message;
+            return `could not open network device ${name} (${why})`;
+          }
+        }
+        return undefined;
       case 'dummy':
         return undefined;
       case 'patch':
@@ -616,6 +698,7 @@ export class BridgeReconciler {
       if (ip !== undefined) cfg.inactivityProbeMs = ip;
       list.push(cfg);
     }
+    if (this.flowRestore.waiting) list.length = 0;
     const key = JSON.stringify(list);
     if (key === rb.controllersKey) return;
     rb.controllersKey = key;
@@ -825,13 +908,25 @@ export class BridgeReconciler {
     }
   }
 
+  /**
+   * Commits write-backs through the replica. A failed commit is logged and a pass is retried
+   * (1 s, doubling up to 8 s while it keeps failing): the rows are the server's truth, so the
+   * pass recomputes what still has to be written.
+   */
   private commit(ops: Json[]): void {
-    const out = this.opts.db.transact(ops);
-    if (out.status !== 'done') return;
-    const failed = out.result.find(
-      (r) => r !== null && typeof r === 'object' && !Array.isArray(r) && 'error' in r,
-    );
-    if (failed) log.error({ result: failed }, 'status write-back failed');
+    void this.replica.commit(ops).then((r) => {
+      if (r.status === 'ok') {
+        this.retryDelay = 0;
+        return;
+      }
+      log.error({ error: r.error }, 'status write-back failed');
+      if (this.stopped || this.retryTimer) return;
+      this.retryDelay = Math.min(8000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
+      this.retryTimer = this.opts.clock.setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.schedule();
+      }, this.retryDelay);
+    });
   }
 }
 

@@ -2,7 +2,9 @@
  * The daemon's standard components: the OVSDB server (the database file, `<rundir>/db.sock` and
  * any extra remotes) and the bridge reconciler on top of it. `tsvs start` runs both in one
  * process; the reconciler reads and writes the database in-process, exactly as ovs-vswitchd would
- * through its IDL.
+ * through its IDL. `tsvs start --no-vswitchd` runs the OVSDB server alone, and `tsvs vswitchd
+ * REMOTE` the bridges alone, on a separate server through the JSON-RPC replica
+ * (vswitchd/replica-jsonrpc.ts).
  */
 import { PROTOCOL_MODULES } from './protocol-modules.js';
 import { getLogger } from '../lib/log.js';
@@ -10,9 +12,12 @@ import type { Json } from '../lib/json.js';
 import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
 import { registerDatapathCommands } from '../datapath/appctl.js';
 import { DpifNetdev } from '../datapath/dpif-netdev.js';
+import { nativeAvailable } from '../datapath/native.js';
 import { registerOfprotoCommands } from '../ofproto/appctl.js';
 import { BridgeReconciler } from './bridge.js';
 import { ManagerSync } from './managers.js';
+import { InProcessReplica, type OvsdbReplica } from './replica.js';
+import { JsonRpcReplica } from './replica-jsonrpc.js';
 import type { Daemon, DaemonComponent } from './daemon.js';
 
 const log = getLogger('vswitchd');
@@ -98,19 +103,33 @@ export class BridgeComponent implements DaemonComponent {
   readonly name = 'bridge';
   reconciler: BridgeReconciler | undefined;
   dpif: DpifNetdev | undefined;
+  /** The database replica the reconciler runs on (set once started). */
+  replica: OvsdbReplica | undefined;
 
-  constructor(private readonly ovsdb: OvsdbComponent) {}
+  /**
+   * @param ovsdb the in-process OVSDB server, or `{ remote }`: a separate OVSDB server
+   *   (`unix:PATH`, `tcp:IP:PORT`) reached through a {@link JsonRpcReplica} (`tsvs vswitchd`).
+   */
+  constructor(private readonly ovsdb: OvsdbComponent | { readonly remote: string }) {}
 
   async start(d: Daemon): Promise<void> {
-    const running = this.ovsdb.running;
-    if (!running) throw new Error('the bridge reconciler needs the OVSDB server started first');
+    let replica: OvsdbReplica;
+    if (this.ovsdb instanceof OvsdbComponent) {
+      const running = this.ovsdb.running;
+      if (!running) throw new Error('the bridge reconciler needs the OVSDB server started first');
+      replica = new InProcessReplica(running.db);
+    } else {
+      replica = new JsonRpcReplica({ remote: this.ovsdb.remote, clock: d.clock });
+    }
+    this.replica = replica;
     const dpif = new DpifNetdev({ clock: d.clock });
     this.dpif = dpif;
     const reconciler = new BridgeReconciler({
-      db: running.db,
+      replica,
       clock: d.clock,
       rundir: d.paths.rundir,
       dpif,
+      internalPorts: defaultInternalPorts(),
       protocols: PROTOCOL_MODULES,
     });
     this.reconciler = reconciler;
@@ -123,20 +142,49 @@ export class BridgeComponent implements DaemonComponent {
         [...reconciler.bridges.keys()].filter((n) => reconciler.xlateOf(n) !== undefined).sort(),
     });
     await reconciler.start();
+    await replica.start();
     dpif.start();
   }
 
   async stop(): Promise<void> {
     this.dpif?.stop();
     await this.reconciler?.stop();
+    // Closing the session releases the ovs_vswitchd lock at once.
+    await this.replica?.close();
     this.dpif?.close();
     this.reconciler = undefined;
     this.dpif = undefined;
+    this.replica = undefined;
   }
 }
 
-/** The standard component list of `tsvs start`. */
-export function standardComponents(opts: OvsdbComponentOptions = {}): DaemonComponent[] {
+/**
+ * The standard component list of `tsvs start`: the OVSDB server and, unless `noVswitchd`, the
+ * bridges on it (in process). Without them the daemon is an OVSDB server only, for a separate
+ * `tsvs vswitchd` or ovs-vswitchd.
+ */
+export function standardComponents(
+  opts: OvsdbComponentOptions & { noVswitchd?: boolean } = {},
+): DaemonComponent[] {
   const ovsdb = new OvsdbComponent(opts);
-  return [ovsdb, new BridgeComponent(ovsdb)];
+  return opts.noVswitchd ? [ovsdb] : [ovsdb, new BridgeComponent(ovsdb)];
+}
+
+/**
+ * The component list of `tsvs vswitchd REMOTE`: the bridges, datapath and OpenFlow, running on a
+ * separate OVSDB server through the JSON-RPC replica (no OVSDB server of its own).
+ */
+export function vswitchdComponents(remote: string): DaemonComponent[] {
+  return [new BridgeComponent({ remote })];
+}
+
+/**
+ * What the daemon's internal ports are: the environment variable TSVS_INTERNAL_PORTS (`tap` or
+ * `memory`) when set, else TAP devices when running as root with the native addon built (as OVS's
+ * userspace datapath), else in-memory netdevs.
+ */
+export function defaultInternalPorts(): 'tap' | 'memory' {
+  const env = process.env.TSVS_INTERNAL_PORTS;
+  if (env === 'tap' || env === 'memory') return env;
+  return process.getuid?.() === 0 && nativeAvailable() ? 'tap' : 'memory';
 }

@@ -279,6 +279,25 @@ t.test('API over the real daemon', async (t) => {
     cookie: '0x20',
     actions: 'group:3',
   });
+  // A packet-in (a packet-out to CONTROLLER through the bridge's translator) is an event too.
+  const xl = bridge.reconciler!.xlateOf('br0')!;
+  const frame = new Uint8Array(60);
+  frame.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06]);
+  xl.packetOut(conn, {
+    type: 'PACKET_OUT',
+    xid: 9,
+    bufferId: 0xffffffff,
+    inPort: OFPP.CONTROLLER,
+    actions: [{ type: 'OUTPUT', port: OFPP.CONTROLLER, maxLen: 0xffff }],
+    data: frame,
+  });
+  t.match(await next((m) => m.topic === 'packet-in'), {
+    bridge: 'br0',
+    reason: 'action',
+    table: 0,
+    length: 60,
+    head: Buffer.from(frame).toString('hex'),
+  });
   // A failed flow-mod (unknown meter) changes nothing and reports nothing.
   const nFlowEvents = msgs.filter((m) => m.topic === 'flow').length;
   let refused: unknown;

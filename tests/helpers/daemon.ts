@@ -18,6 +18,11 @@ import { Daemon, type DaemonOptions } from '../../vswitchd/daemon.js';
 import { packageRoot, resolvePaths, type Paths, type PathOptions } from '../../vswitchd/paths.js';
 import { waitForAppctl } from './appctl-client.js';
 
+// Daemons started by tests make in-memory internal ports unless a test asks for TAP devices
+// (TSVS_INTERNAL_PORTS=tap): many tests name their bridge br0, and TAP devices of the same name
+// in the root namespace would collide between tests running in parallel. Children inherit it.
+process.env.TSVS_INTERNAL_PORTS ??= 'memory';
+
 /** The part of tap's Test used to register clean-up. */
 export interface Teardownable {
   teardown(fn: () => unknown): void;

@@ -275,6 +275,7 @@ t.test('ws clients: bfd and stp events, filtered per client by topic and bridge'
     'ovsdb',
     'port',
     'flow',
+    'packet-in',
     'bfd',
     'stp',
   ]);
