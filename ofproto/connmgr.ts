@@ -180,6 +180,12 @@ export class Connmgr {
     this.opts = opts;
   }
 
+  /**
+   * OpenFlow wire versions the bridge allows (Bridge.protocols); new connections advertise and
+   * negotiate within them (see OfconnOptions.versions). Default: OpenFlow 1.3.
+   */
+  allowedVersions: readonly number[] = [0x04];
+
   /** Opens the management socket. */
   async start(): Promise<void> {
     if (this.opts.mgmtPath) {
@@ -316,6 +322,7 @@ export class Connmgr {
       type,
       clock: this.opts.clock,
       probeIntervalMs: probeMs,
+      versions: () => this.allowedVersions,
       owner: {
         handleMessage: (c, m, raw) => this.opts.owner.handleMessage(c, m, raw),
         changeRole: (c, role, gen) => this.changeRole(c, role, gen),

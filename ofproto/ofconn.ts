@@ -129,6 +129,13 @@ export interface OfconnOptions {
   maxQueuedReplies?: number;
   /** Messages handled per turn before yielding to the event loop (default 50). */
   perTurnBudget?: number;
+  /**
+   * The OpenFlow wire versions the bridge allows (Bridge.protocols; default [0x04]). We speak
+   * only 1.3: when the list holds 0x04 we advertise 1.3; otherwise our HELLO advertises the
+   * listed versions (header version = the highest) and no negotiation can succeed, as OVS
+   * refuses versions outside the bridge's list.
+   */
+  versions?: () => readonly number[];
 }
 
 const ROLE_BY_WIRE: Record<number, OfRole | undefined> = {
@@ -167,13 +174,22 @@ const MODIFYING_WIRE_TYPES = new Set<number>([
   OFPT.METER_MOD,
 ]);
 
-/** Our HELLO: header version 0x04 plus a version bitmap with only bit 4 (OpenFlow 1.3). */
-export function encodeOurHello(xid: number): Uint8Array {
+/**
+ * Our HELLO: header version 0x04 plus a version bitmap with only bit 4 (OpenFlow 1.3); on a
+ * bridge that does not allow 1.3, the allowed versions (header = the highest).
+ */
+export function encodeOurHello(
+  xid: number,
+  allowed: readonly number[] = [OFP_VERSION],
+): Uint8Array {
+  const vs = allowed.includes(OFP_VERSION) || allowed.length === 0 ? [OFP_VERSION] : [...allowed];
+  let bitmap = 0;
+  for (const v of vs) bitmap |= 1 << v;
   return encodeMessage({
     type: 'HELLO',
     xid,
-    version: OFP_VERSION,
-    elements: [{ type: 'VERSIONBITMAP', bitmaps: [1 << OFP_VERSION] }],
+    version: Math.max(...vs),
+    elements: [{ type: 'VERSIONBITMAP', bitmaps: [bitmap >>> 0] }],
   });
 }
 
@@ -221,6 +237,7 @@ export class Ofconn extends EventEmitter {
   private readonly probeMs: number;
   private readonly maxQueued: number;
   private readonly budget: number;
+  private readonly versions: (() => readonly number[]) | undefined;
   private probeTimer: TimerHandle | undefined;
   private lastRx: number;
   private probeSent = false;
@@ -246,12 +263,13 @@ export class Ofconn extends EventEmitter {
     this.probeMs = opts.probeIntervalMs ?? 5000;
     this.maxQueued = opts.maxQueuedReplies ?? 100;
     this.budget = opts.perTurnBudget ?? 50;
+    this.versions = opts.versions;
     this.missSendLen = opts.type === 'primary' ? OFP_DEFAULT_MISS_SEND_LEN : 0;
     this.lastRx = this.clock.now();
     transport.on('data', (chunk) => this.onData(chunk));
     transport.on('drain', () => this.onDrain());
     transport.on('close', (err) => this.onTransportClose(err));
-    this.sendRaw(encodeOurHello(this.allocXid()));
+    this.sendRaw(encodeOurHello(this.allocXid(), this.allowedVersions()));
     this.armProbe();
   }
 
@@ -527,6 +545,10 @@ export class Ofconn extends EventEmitter {
     this.sendError(new OfpError('OFPBRC_EPERM', 'internal error'), raw);
   }
 
+  private allowedVersions(): readonly number[] {
+    return this.versions?.() ?? [OFP_VERSION];
+  }
+
   private processHello(raw: Buffer, version: number, type: number): void {
     if (type !== OFPT.HELLO) {
       log.info({ conn: this.id, peer: this.peer, type }, 'first message is not HELLO, closing');
@@ -541,11 +563,16 @@ export class Ofconn extends EventEmitter {
     } catch {
       // A HELLO we cannot parse: negotiate on the header version alone, as OVS does.
     }
-    const v = negotiateVersion(version, bitmap);
+    const allowed = this.allowedVersions();
+    const servesOf13 = allowed.length === 0 || allowed.includes(OFP_VERSION);
+    const v = servesOf13 ? negotiateVersion(version, bitmap) : undefined;
     if (v === undefined) {
       cHelloFail.inc();
       const peerVersions = bitmap ? describeBitmap(bitmap) : `version 0x${hex2(version)}`;
-      const text = `We support version 0x${hex2(OFP_VERSION)}, you support ${peerVersions}, no common versions.`;
+      const ours = servesOf13
+        ? `version 0x${hex2(OFP_VERSION)}`
+        : describeBitmap([allowed.reduce((m, x) => m | (1 << x), 0) >>> 0]);
+      const text = `We support ${ours}, you support ${peerVersions}, no common versions.`;
       this.sendError(
         new OfpError('OFPHFC_INCOMPATIBLE', 'no common version', Buffer.from(text)),
         raw,

@@ -43,7 +43,7 @@ import type {
 } from './bridge-protocol.js';
 import { IFACE_LINK_COLUMNS, ifaceStatusColumns } from './iface-status.js';
 import { FlowRestoreWait } from './flow-restore.js';
-import { noteBridgeVersions } from './of-versions.js';
+import { bridgeVersions, noteBridgeVersions } from './of-versions.js';
 
 const log = getLogger('bridge');
 const cReconcile = counter('bridge_reconfigure', 'vswitchd', 'reconfiguration passes');
@@ -418,10 +418,11 @@ export class BridgeReconciler {
         }
       }
       rb.ofproto.datapathId = dpid;
-      noteBridgeVersions(
-        name,
-        (brow.data.protocols?.keys ?? []).filter((k): k is string => typeof k === 'string'),
+      const protocols = (brow.data.protocols?.keys ?? []).filter(
+        (k): k is string => typeof k === 'string',
       );
+      noteBridgeVersions(name, protocols);
+      rb.ofproto.connmgr.allowedVersions = bridgeVersions(protocols).allowed;
       if (oc['dp-desc']) rb.ofproto.desc.dpDesc = oc['dp-desc'];
       if (str(brow, 'datapath_id') !== dpidStr) {
         updates.push(update('Bridge', brow.uuid, { datapath_id: dpidStr }));

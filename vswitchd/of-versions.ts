@@ -4,10 +4,8 @@
  * OpenFlow10 to OpenFlow15 in 3.1); tsvs speaks OpenFlow 1.3 only, so it serves OpenFlow13 when
  * the set is empty or lists it, and logs (with a counter) every listed version it cannot serve.
  *
- * Gap (needs ofproto/ofconn.ts, not edited here): when the set excludes OpenFlow13, OVS sends a
- * HELLO advertising only the listed versions and closes the connection when there is no common
- * version; tsvs still advertises and serves OpenFlow 1.3 on such a bridge and only logs the
- * refusal.
+ * When the set excludes OpenFlow13, the bridge's connections advertise only the listed versions
+ * in their HELLO (Connmgr.allowedVersions) and no negotiation succeeds, as with OVS.
  */
 import { counter } from '../lib/counters.js';
 import { getLogger } from '../lib/log.js';

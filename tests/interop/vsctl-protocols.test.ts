@@ -1,10 +1,10 @@
 /**
  * Bridge.protocols beside OVS 3.1: with protocols=OpenFlow13 both switches refuse
  * `ovs-ofctl -O OpenFlow10` with the same version-negotiation message and exit status, and
- * both serve OpenFlow 1.3. With a set that excludes OpenFlow13, OVS refuses OpenFlow 1.3; tsvs
- * (OpenFlow 1.3 only) logs and counts the versions it cannot serve
- * (coverage/show bridge_of_versions_refused). Known gap: tsvs still serves 1.3 on such a bridge
- * (the HELLO bitmap lives in ofproto/ofconn.ts).
+ * both serve OpenFlow 1.3. With a set that excludes OpenFlow13, both refuse OpenFlow 1.3 with the
+ * same negotiation message (tsvs's HELLO then advertises the listed versions); tsvs (OpenFlow 1.3
+ * only) also logs and counts the versions it cannot serve (coverage/show
+ * bridge_of_versions_refused).
  */
 import { join } from 'node:path';
 import t from 'tap';
@@ -72,6 +72,12 @@ t.test('Bridge.protocols: version negotiation as OVS 3.1', async (t) => {
     negotiation(refused.stderr),
     'version negotiation failed (we support version 0x04, peer supports versions 0x01, 0x03)',
   );
+  const ours = await ofctl('tsvs', 'OpenFlow13');
+  t.equal(ours.code, refused.code, 'tsvs refuses OpenFlow13 too, with the same exit status');
+  t.equal(negotiation(ours.stderr), negotiation(refused.stderr), 'same negotiation message');
+  // Back to a set with 1.3: new connections are served again.
+  t.equal((await tsvsctl('set', 'Bridge', 'br0', 'protocols=OpenFlow13')).code, 0);
+  t.equal((await ofctl('tsvs', 'OpenFlow13')).code, 0, 'served again');
   const cov = await runTool('ovs-appctl', ['-t', paths.ctl, 'coverage/show']);
   t.match(cov.stdout, /bridge_of_versions_refused .*total: [1-9]/, 'refusal counted');
 });
