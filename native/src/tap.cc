@@ -98,7 +98,7 @@ public:
     name_ = ifr.ifr_name;
   }
 
-  ~TapDevice() { Release(); }
+  ~TapDevice() { Release(false); }
 
 private:
   void Check(Napi::Env env) {
@@ -322,12 +322,37 @@ private:
     return Napi::Number::New(info.Env(), ifr.ifr_ifindex);
   }
 
+  // close(): the descriptor is closed on a libuv worker thread: closing a TAP descriptor
+  // unregisters the device, which waits for the kernel's RCU grace periods (tens of ms) and
+  // must not stall the event loop (500 ports would block it for seconds).
   Napi::Value Close(const Napi::CallbackInfo &info) {
-    Release();
+    Release(true);
     return info.Env().Undefined();
   }
 
-  void Release() {
+  struct CloseReq {
+    uv_work_t work;
+    int fd;
+  };
+
+  static void CloseInWorker(int fd, uv_loop_t *loop) {
+    if (loop == nullptr) {
+      close(fd);
+      return;
+    }
+    CloseReq *r = new CloseReq;
+    r->fd = fd;
+    r->work.data = r;
+    int rc = uv_queue_work(
+        loop, &r->work, [](uv_work_t *w) { close(static_cast<CloseReq *>(w->data)->fd); },
+        [](uv_work_t *w, int) { delete static_cast<CloseReq *>(w->data); });
+    if (rc != 0) {
+      close(fd);
+      delete r;
+    }
+  }
+
+  void Release(bool async = false) {
     if (polling_) StopPolling();
     cb_.Reset();
     if (poll_) {
@@ -338,7 +363,9 @@ private:
     }
     asyncCtx_.reset();
     if (fd_ >= 0) {
-      close(fd_);
+      uv_loop_t *loop = nullptr;
+      if (async && napi_get_uv_event_loop(Env(), &loop) != napi_ok) loop = nullptr;
+      CloseInWorker(fd_, async ? loop : nullptr);
       fd_ = -1;
     }
     if (ctl_ >= 0) {
