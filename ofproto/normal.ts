@@ -344,6 +344,33 @@ export interface NormalContext {
    * dropping").
    */
   admit?(vlan: number): string | undefined;
+  /**
+   * Bridge other_config:forward-bpdu=true: NORMAL forwards frames to reserved multicast
+   * addresses (STP, LACP, LLDP, pause...) instead of dropping them (default false, as OVS).
+   */
+  readonly forwardBpdu?: boolean;
+}
+
+/**
+ * Destination MACs a bridge must never forward (OVS's eth_addr_is_reserved): 01:80:c2:00:00:00
+ * to :0f (STP, pause, LACP, 802.1X, LLDP...), Extreme's EDP/EAPS and Cisco's ISL, CDP/VTP/DTP,
+ * PVST+, UplinkFast and CFM addresses.
+ */
+const RESERVED_MACS: ReadonlySet<number> = new Set([
+  ...Array.from({ length: 16 }, (_, i) => 0x0180c2000000 + i),
+  0x00e02b000000,
+  0x00e02b000004,
+  0x00e02b000006,
+  0x01000c000000,
+  0x01000ccccccc,
+  0x01000ccccccd,
+  0x01000ccdcdcd,
+  ...Array.from({ length: 8 }, (_, i) => 0x01000cccccc0 + i),
+]);
+
+/** True for a destination MAC a bridge must never forward (see {@link RESERVED_MACS}). */
+export function isReservedMac(mac: number): boolean {
+  return RESERVED_MACS.has(mac);
 }
 
 /** Result of {@link xlateNormal} (for tests and statistics). */
@@ -372,6 +399,10 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
     return 'drop';
   }
   wc[W.VLAN0] = (wc[W.VLAN0]! | 0xffff) >>> 0;
+  if (!ctx.forwardBpdu && isReservedMac(macFromKey(flow, W.ETH_DST))) {
+    ctx.note('-> packet has reserved destination MAC, dropping');
+    return 'drop';
+  }
   const refused = ctx.admit?.(vlan);
   if (refused !== undefined) {
     ctx.note(`-> ${refused}`);

@@ -612,6 +612,8 @@ export class Xlate {
    * learning on it and sending to one member.
    */
   bonds: NormalBonds | undefined;
+  /** Bridge other_config:forward-bpdu (NORMAL forwards reserved-MAC frames when true). */
+  forwardBpdu = false;
   private readonly clock: Clock;
   private readonly meterStates = new WeakMap<OfMeter, MeterState>();
 
@@ -1215,6 +1217,7 @@ export class Xlate {
       ports,
       mac: this.mac,
       learn: ctx.side,
+      forwardBpdu: this.forwardBpdu,
       note: (text) => ctx.trace({ kind: 'note', depth, text }),
       ...(inBond && inP
         ? {

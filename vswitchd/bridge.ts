@@ -411,6 +411,11 @@ export class BridgeReconciler {
           Number.isFinite(aging) && aging > 0 ? aging : 300,
           Number.isFinite(size) && size > 0 ? size : 2048,
         );
+        const fwdBpdu = oc['forward-bpdu'] === 'true';
+        if (rb.xlate.forwardBpdu !== fwdBpdu) {
+          rb.xlate.forwardBpdu = fwdBpdu;
+          this.router?.invalidate();
+        }
         const fm = str(brow, 'fail_mode') === 'secure' ? 'secure' : 'standalone';
         if (rb.xlate.failMode !== fm) {
           rb.xlate.failMode = fm;

@@ -9,6 +9,7 @@ import {
   MacTable,
   formatFdb,
   inputVlan,
+  isReservedMac,
   outputVid,
   portIncludesVlan,
   type PortVlan,
@@ -238,5 +239,21 @@ t.test('aging timer expires entries on the clock and tells listeners', (t) => {
   t.equal(m.size, 0, 'expired by the timer');
   t.equal(changes, 2, 'learn + expiry');
   m.stopAging();
+  t.end();
+});
+
+t.test('NORMAL drops frames to reserved MACs unless forward-bpdu (as OVS 3.1)', (t) => {
+  const b = normalBridge();
+  for (const dst of ['01:80:c2:00:00:00', '01:80:c2:00:00:0e', '01:00:0c:cc:cc:cd']) {
+    const r = b.run(`in_port=1,dl_src=00:00:00:00:00:01,dl_dst=${dst}`, false);
+    t.equal(r.text, 'drop', `${dst} dropped`);
+  }
+  t.ok(isReservedMac(0x0180c2000003) && !isReservedMac(0x0180c2000010));
+  b.x.forwardBpdu = true;
+  t.not(
+    b.run('in_port=1,dl_src=00:00:00:00:00:01,dl_dst=01:80:c2:00:00:00', false).text,
+    'drop',
+    'flooded with forward-bpdu=true',
+  );
   t.end();
 });
