@@ -65,6 +65,8 @@ export const RX_HEADROOM = 4;
 /** Largest Ethernet + 2 VLAN headers in front of the MTU's payload. */
 const L2_OVERHEAD = 14 + 8;
 const DEFAULT_RCVBUF = 4 << 20;
+/** Slot size of the scratch receive that consumes a pending socket error in ring mode. */
+const ERR_SLOT = 256;
 
 const cRxTruncated = counter(
   'afpacket_rx_truncated',
@@ -159,6 +161,8 @@ export class AfPacketNetdev implements Netdev {
   private readonly completeCsum: boolean;
   private readonly metaDrop: number;
   private readonly ring: Uint8Array | undefined;
+  /** Scratch receive slot for {@link AfPacketNetdev.consumeSocketError}. */
+  private readonly errBuf = new Uint8Array(ERR_SLOT);
   private readable: (() => void) | undefined;
   private armed = false;
   private polling = false;
@@ -376,6 +380,18 @@ export class AfPacketNetdev implements Netdev {
     }
   }
 
+  /**
+   * Clears a pending socket error with one non-blocking recv (ring mode, where nothing else
+   * reads the socket); counted in rxErrors as recvBatch counts it without a ring.
+   */
+  private consumeSocketError(): void {
+    try {
+      this.sock.recv(this.errBuf, ERR_SLOT, RX_HEADROOM, 1, this.tmpOffs, this.tmpLens, this.meta);
+    } catch {
+      this.st.rxErrors++;
+    }
+  }
+
   private rearm(): void {
     this.armed = this.readable !== undefined;
     if (this.armed && !this.polling) {
@@ -391,6 +407,12 @@ export class AfPacketNetdev implements Netdev {
       // so that the next rearm starts polling again once recvBatch has consumed the error.
       this.polling = false;
       this.sock.stopPoll();
+      // recvmmsg consumes the error; ringRecv never touches the socket, so with a ring the
+      // error (set when the socket was bound to a link still down, or the link went down)
+      // would stay pending and every poll would report POLLERR again: a busy loop, with
+      // frames delayed, until the next send on the socket consumed the error and was dropped
+      // for it. Consume it here.
+      if (this.ring !== undefined) this.consumeSocketError();
     }
     const cb = this.readable;
     if (!this.armed || cb === undefined) {
