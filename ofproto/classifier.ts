@@ -12,15 +12,21 @@
  */
 import { FLOW_KEY_WORDS, hashKey, type FlowKey } from '../lib/packet/flow-key.js';
 
-/** The highest version; a rule with removedIn = VERSION_MAX is live forever. */
-export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
+/**
+ * The highest version; a rule with removedIn = VERSION_MAX is live forever. 2^30 − 1 keeps it a
+ * small integer for V8 (stored inline in every rule instead of as a boxed heap number).
+ */
+export const VERSION_MAX = 0x3fffffff;
 
 /** A classifier rule. `key` holds the match values already ANDed with `mask`. */
 export interface ClsRule<T> {
   /** Masked match values. */
   readonly key: FlowKey;
-  /** Which bits are matched. */
-  readonly mask: FlowKey;
+  /**
+   * Which bits are matched. On insert the classifier replaces it by the equal array its subtable
+   * shares among all of its rules (one mask per subtable, not one per rule); never write to it.
+   */
+  mask: FlowKey;
   /** Higher wins; among equal priorities the earliest inserted wins (OpenFlow leaves it undefined). */
   readonly priority: number;
   /** The payload (an OpenFlow rule). */
@@ -35,8 +41,13 @@ interface Subtable<T> {
   mask: FlowKey;
   /** Words of the mask that are non-zero (only those are hashed and compared). */
   words: Uint8Array;
-  /** masked-key hash → rules with that hash (sorted by priority desc, then insertion). */
-  buckets: Map<number, ClsRule<T>[]>;
+  /** Hash of the mask (the subtable's key in {@link Classifier}). */
+  maskHash: number;
+  /**
+   * masked-key hash → the rule with that hash, or the rules with that hash (sorted by priority
+   * desc, then insertion) when there are several: no array per rule in the common case.
+   */
+  buckets: Map<number, ClsRule<T> | ClsRule<T>[]>;
   /** Highest priority of any rule in the subtable. */
   maxPriority: number;
   count: number;
@@ -49,12 +60,6 @@ function sameMask(a: FlowKey, b: FlowKey): boolean {
   return true;
 }
 
-function maskId(mask: FlowKey): string {
-  let s = '';
-  for (let i = 0; i < FLOW_KEY_WORDS; i++) s += mask[i]!.toString(36) + ',';
-  return s;
-}
-
 const scratch = new Uint32Array(FLOW_KEY_WORDS);
 
 function hashMaskedWords(key: FlowKey, st: { mask: FlowKey; words: Uint8Array }): number {
@@ -63,12 +68,17 @@ function hashMaskedWords(key: FlowKey, st: { mask: FlowKey; words: Uint8Array })
     const j = w[i]!;
     scratch[i] = key[j]! & st.mask[j]!;
   }
-  return hashKey(scratch, w.length);
+  // Signed, so that Map keys stay small integers instead of heap numbers.
+  return hashKey(scratch, w.length) | 0;
 }
 
 /** A classifier over {@link FlowKey}s. */
 export class Classifier<T> {
-  private readonly subtables = new Map<string, Subtable<T>>();
+  /** Subtables by mask hash (several when masks collide). */
+  private readonly subtables = new Map<number, Subtable<T>[]>();
+  private nSubtables = 0;
+  /** The subtable used last (see {@link subtableOf}). */
+  private last: Subtable<T> | undefined;
   /** Subtables sorted by maxPriority descending (rebuilt lazily). */
   private order: Subtable<T>[] = [];
   private orderDirty = false;
@@ -81,36 +91,65 @@ export class Classifier<T> {
 
   /** Number of distinct masks. */
   get subtableCount(): number {
-    return this.subtables.size;
+    return this.nSubtables;
+  }
+
+  private findSubtable(mask: FlowKey, h: number): Subtable<T> | undefined {
+    const l = this.subtables.get(h);
+    if (!l) return undefined;
+    for (let i = 0; i < l.length; i++) if (sameMask(l[i]!.mask, mask)) return l[i];
+    return undefined;
+  }
+
+  /**
+   * The subtable of `mask`. Masks are shared arrays (ofproto/match.ts and {@link insert}), so the
+   * last subtable used is checked by identity first: a run of flow-mods with one mask skips the
+   * mask hash.
+   */
+  private subtableOf(mask: FlowKey): Subtable<T> | undefined {
+    const last = this.last;
+    if (last !== undefined && last.mask === mask) return last;
+    const st = this.findSubtable(mask, hashKey(mask) | 0);
+    if (st) this.last = st;
+    return st;
   }
 
   /** Inserts a rule (its `key` must already be masked). */
   insert(rule: ClsRule<T>): void {
-    const id = maskId(rule.mask);
-    let st = this.subtables.get(id);
+    let st = this.subtableOf(rule.mask);
     if (!st) {
+      const mh = hashKey(rule.mask) | 0;
       const words: number[] = [];
       for (let i = 0; i < FLOW_KEY_WORDS; i++) if (rule.mask[i] !== 0) words.push(i);
       st = {
         mask: rule.mask,
+        maskHash: mh,
         words: Uint8Array.from(words),
         buckets: new Map(),
         maxPriority: -1,
         count: 0,
         priorities: new Map(),
       };
-      this.subtables.set(id, st);
+      const l = this.subtables.get(mh);
+      if (l) l.push(st);
+      else this.subtables.set(mh, [st]);
+      this.nSubtables++;
+      this.last = st;
       this.orderDirty = true;
+    } else if (rule.mask !== st.mask) {
+      rule.mask = st.mask;
     }
     const h = hashMaskedWords(rule.key, st);
-    let list = st.buckets.get(h);
-    if (!list) {
-      list = [];
-      st.buckets.set(h, list);
+    const b = st.buckets.get(h);
+    if (b === undefined) {
+      st.buckets.set(h, rule);
+    } else {
+      const list = Array.isArray(b) ? b : [b];
+      let i = list.length;
+      while (i > 0 && list[i - 1]!.priority < rule.priority) i--;
+      list.splice(i, 0, rule);
+      if (list !== b) st.buckets.set(h, list);
     }
-    let i = list.length;
-    while (i > 0 && list[i - 1]!.priority < rule.priority) i--;
-    list.splice(i, 0, rule);
     st.count++;
     st.priorities.set(rule.priority, (st.priorities.get(rule.priority) ?? 0) + 1);
     if (rule.priority > st.maxPriority) {
@@ -122,21 +161,31 @@ export class Classifier<T> {
 
   /** Removes a rule (by identity). Returns true if it was present. */
   remove(rule: ClsRule<T>): boolean {
-    const st = this.subtables.get(maskId(rule.mask));
+    const st = this.subtableOf(rule.mask);
     if (!st) return false;
     const h = hashMaskedWords(rule.key, st);
-    const list = st.buckets.get(h);
-    const i = list ? list.indexOf(rule) : -1;
-    if (!list || i < 0) return false;
-    list.splice(i, 1);
-    if (list.length === 0) st.buckets.delete(h);
+    const b = st.buckets.get(h);
+    if (b === undefined) return false;
+    if (Array.isArray(b)) {
+      const i = b.indexOf(rule);
+      if (i < 0) return false;
+      b.splice(i, 1);
+      if (b.length === 1) st.buckets.set(h, b[0]!);
+    } else {
+      if (b !== rule) return false;
+      st.buckets.delete(h);
+    }
     st.count--;
     this.n--;
     const left = (st.priorities.get(rule.priority) ?? 1) - 1;
     if (left > 0) st.priorities.set(rule.priority, left);
     else st.priorities.delete(rule.priority);
     if (st.count === 0) {
-      this.subtables.delete(maskId(rule.mask));
+      const l = this.subtables.get(st.maskHash)!;
+      l.splice(l.indexOf(st), 1);
+      if (l.length === 0) this.subtables.delete(st.maskHash);
+      this.nSubtables--;
+      if (this.last === st) this.last = undefined;
       this.orderDirty = true;
     } else if (rule.priority === st.maxPriority && left === 0) {
       let m = -1;
@@ -149,7 +198,9 @@ export class Classifier<T> {
 
   private sorted(): Subtable<T>[] {
     if (this.orderDirty) {
-      this.order = [...this.subtables.values()].sort((a, b) => b.maxPriority - a.maxPriority);
+      const all: Subtable<T>[] = [];
+      for (const l of this.subtables.values()) all.push(...l);
+      this.order = all.sort((a, b) => b.maxPriority - a.maxPriority);
       this.orderDirty = false;
     }
     return this.order;
@@ -164,9 +215,15 @@ export class Classifier<T> {
     for (const st of this.sorted()) {
       if (best && st.maxPriority <= best.priority) break;
       if (wc) for (let i = 0; i < st.words.length; i++) wc[st.words[i]!]! |= st.mask[st.words[i]!]!;
-      const list = st.buckets.get(hashMaskedWords(key, st));
-      if (!list) continue;
-      for (const r of list) {
+      const b = st.buckets.get(hashMaskedWords(key, st));
+      if (b === undefined) continue;
+      if (!Array.isArray(b)) {
+        if (best && b.priority <= best.priority) continue;
+        if (b.addedIn > version || b.removedIn <= version) continue;
+        if (matches(key, b)) best = b;
+        continue;
+      }
+      for (const r of b) {
         if (best && r.priority <= best.priority) break;
         if (r.addedIn > version || r.removedIn <= version) continue;
         if (matches(key, r)) {
@@ -180,14 +237,25 @@ export class Classifier<T> {
 
   /** The rule with exactly this masked key, mask and priority visible at `version`. */
   findExact(key: FlowKey, mask: FlowKey, priority: number, version = 0): ClsRule<T> | undefined {
-    const st = this.subtables.get(maskId(mask));
-    if (!st || !sameMask(st.mask, mask)) return undefined;
-    const list = st.buckets.get(hashMaskedWords(key, st));
-    if (!list) return undefined;
-    for (const r of list) {
+    const st = this.subtableOf(mask);
+    if (!st) return undefined;
+    const b = st.buckets.get(hashMaskedWords(key, st));
+    if (b === undefined) return undefined;
+    const w = st.words;
+    if (!Array.isArray(b)) {
+      if (b.priority !== priority || b.addedIn > version || b.removedIn <= version)
+        return undefined;
+      for (let k = 0; k < w.length; k++) if (b.key[w[k]!] !== key[w[k]!]) return undefined;
+      return b;
+    }
+    for (const r of b) {
       if (r.priority !== priority || r.addedIn > version || r.removedIn <= version) continue;
       let eq = true;
-      for (const i of st.words) if (r.key[i] !== key[i]) eq = false;
+      for (let k = 0; k < w.length; k++)
+        if (r.key[w[k]!] !== key[w[k]!]) {
+          eq = false;
+          break;
+        }
       if (eq) return r;
     }
     return undefined;
@@ -195,7 +263,12 @@ export class Classifier<T> {
 
   /** Every stored rule (any version), in no particular order. */
   *rules(): IterableIterator<ClsRule<T>> {
-    for (const st of this.subtables.values()) for (const l of st.buckets.values()) yield* l;
+    for (const l of this.subtables.values())
+      for (const st of l)
+        for (const b of st.buckets.values()) {
+          if (Array.isArray(b)) yield* b;
+          else yield b;
+        }
   }
 }
 

@@ -33,7 +33,12 @@ import {
 } from '../openflow/constants.js';
 import { OfpError } from '../openflow/errors.js';
 import type { Instruction } from '../openflow/instructions.js';
-import { splitMultipartReply, type MessageOf, type OfpMessage } from '../openflow/messages.js';
+import {
+  encodeMessage,
+  encodeMultipartReply,
+  type MessageOf,
+  type OfpMessage,
+} from '../openflow/messages.js';
 import type {
   FlowStats,
   GroupStats,
@@ -161,7 +166,8 @@ interface Txn {
 
 interface Bundle {
   flags: number;
-  messages: { msg: OfpMessage; raw: Uint8Array }[];
+  /** The inner messages (not their bytes: 100k bundled flow-mods must not pin 100k buffers). */
+  messages: OfpMessage[];
   closed: boolean;
 }
 
@@ -290,7 +296,7 @@ export class OpenFlowPipeline implements OfPipeline {
 
   // ---------------------------------------------------------------- messages
 
-  handleMessage(conn: Ofconn, msg: OfpMessage, raw: Uint8Array): void {
+  handleMessage(conn: Ofconn, msg: OfpMessage, _raw: Uint8Array): void {
     switch (msg.type) {
       case 'FLOW_MOD':
       case 'GROUP_MOD':
@@ -308,7 +314,7 @@ export class OpenFlowPipeline implements OfPipeline {
         this.bundleControl(conn, msg);
         return;
       case 'BUNDLE_ADD_MESSAGE':
-        this.bundleAdd(conn, msg, raw);
+        this.bundleAdd(conn, msg);
         return;
       case 'EXPERIMENTER':
         throw new OfpError(
@@ -450,7 +456,9 @@ export class OpenFlowPipeline implements OfPipeline {
           }
         }
         if (same) this.removeRule(txn, same.value, undefined);
-        const rule: OfRule = {
+        // The rule is its own classifier entry (`rule.cls === rule`): one object per flow, not
+        // two (100k flows are 100k fewer objects to keep and to trace).
+        const rule: OfRule & ClsRule<OfRule> = {
           tableId: msg.tableId,
           priority: msg.priority,
           match: msg.match,
@@ -464,15 +472,14 @@ export class OpenFlowPipeline implements OfPipeline {
           createdAt: now,
           lastUsed: now,
           cls: undefined as unknown as ClsRule<OfRule>,
-        };
-        (rule as { cls: ClsRule<OfRule> }).cls = {
           key: m.key,
           mask: m.mask,
-          priority: msg.priority,
-          value: rule,
+          value: undefined as unknown as OfRule,
           addedIn: 0,
           removedIn: VERSION_MAX,
         };
+        (rule as { cls: ClsRule<OfRule> }).cls = rule;
+        (rule as { value: OfRule }).value = rule;
         this.insertRule(txn, rule);
         return;
       }
@@ -776,13 +783,14 @@ export class OpenFlowPipeline implements OfPipeline {
       default:
         throw new OfpError('OFPBRC_BAD_MULTIPART', msg.mpType);
     }
-    for (const part of splitMultipartReply({
+    // Encoded once, straight into the REPLY_MORE parts.
+    for (const part of encodeMultipartReply({
       type: 'MULTIPART_REPLY',
       xid: msg.xid,
       flags: 0,
       ...body,
     }))
-      conn.send(part);
+      conn.sendRaw(part);
   }
 
   private statsSelect(
@@ -796,10 +804,19 @@ export class OpenFlowPipeline implements OfPipeline {
     const m = matchToMasked(msg.match);
     const tables = msg.tableId === OFPTT.ALL ? this.tables : [this.tables[msg.tableId]!];
     const out: OfRule[] = [];
+    const any = msg.match.length === 0; // matches every rule: skip coveredBy
     for (const t of tables) {
-      const rules = [...t.cls.rules()].map((r) => r.value).sort((a, b) => b.priority - a.priority);
+      if (t.cls.size === 0) continue;
+      const rules: OfRule[] = [];
+      let mixed = false;
+      for (const c of t.cls.rules()) {
+        if (rules.length > 0 && c.priority !== rules[0]!.priority) mixed = true;
+        rules.push(c.value);
+      }
+      // Stable sort: equal priorities keep the classifier's order (no sort needed at all then).
+      if (mixed) rules.sort((a, b) => b.priority - a.priority);
       for (const r of rules) {
-        if (!coveredBy(r.cls, m)) continue;
+        if (!any && !coveredBy(r.cls, m)) continue;
         if (((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) continue;
         if (msg.outPort !== OFPP.ANY && !outputsTo(r, msg.outPort)) continue;
         if (msg.outGroup !== OFPG.ANY && !usesGroup(actionsOf(r.instructions), msg.outGroup))
@@ -811,9 +828,11 @@ export class OpenFlowPipeline implements OfPipeline {
   }
 
   private flowStats(r: OfRule, now: number): FlowStats {
+    const ms = Math.max(0, Math.floor(now - r.createdAt)); // as duration(), without its object
     return {
       tableId: r.tableId,
-      ...duration(now, r.createdAt),
+      durationSec: Math.floor(ms / 1000),
+      durationNsec: (ms % 1000) * 1_000_000,
       priority: r.priority,
       idleTimeout: r.idleTimeout,
       hardTimeout: r.hardTimeout,
@@ -875,9 +894,20 @@ export class OpenFlowPipeline implements OfPipeline {
         if (!b) throw new OfpError('OFPBFC_BAD_ID');
         all.delete(msg.bundleId);
         if (b.flags !== msg.flags) throw new OfpError('OFPBFC_BAD_FLAGS');
-        this.transact((txn) => {
-          for (const { msg: m } of b.messages) this.apply(txn, m);
-        });
+        let current: OfpMessage | undefined;
+        try {
+          this.transact((txn) => {
+            for (const m of b.messages) {
+              current = m;
+              this.apply(txn, m);
+            }
+          });
+        } catch (e) {
+          // As OVS: the failing message's own error (its xid, its bytes), then MSG_FAILED.
+          if (!(e instanceof OfpError) || !current) throw e;
+          conn.sendError(e, encodeMessage(current));
+          throw new OfpError('OFPBFC_MSG_FAILED', e.message);
+        }
         cBundleCommit.inc();
         reply('COMMIT_REPLY');
         return;
@@ -892,7 +922,7 @@ export class OpenFlowPipeline implements OfPipeline {
     }
   }
 
-  private bundleAdd(conn: Ofconn, msg: MessageOf<'BUNDLE_ADD_MESSAGE'>, raw: Uint8Array): void {
+  private bundleAdd(conn: Ofconn, msg: MessageOf<'BUNDLE_ADD_MESSAGE'>): void {
     const all = this.bundlesOf(conn);
     let b = all.get(msg.bundleId);
     if (!b) {
@@ -906,22 +936,22 @@ export class OpenFlowPipeline implements OfPipeline {
     if (inner.xid !== msg.xid) throw new OfpError('OFPBFC_MSG_BAD_XID');
     if (!MODIFYING_IN_BUNDLE.has(inner.type)) throw new OfpError('OFPBFC_MSG_UNSUP', inner.type);
     if (inner.type === 'PORT_MOD') throw new OfpError('OFPBFC_MSG_UNSUP', 'PORT_MOD in a bundle');
-    b.messages.push({ msg: inner, raw });
-    log.debug({ bundle: msg.bundleId, n: b.messages.length }, 'bundle add');
+    b.messages.push(inner);
+    if (log.isLevelEnabled('debug'))
+      log.debug({ bundle: msg.bundleId, n: b.messages.length }, 'bundle add');
   }
 }
 
-/** Table features of every table: what our classifier matches and our pipeline executes. */
+/**
+ * Table features of every table: what our classifier matches and our pipeline executes, laid out
+ * as OVS 3.1 lays them out (so `ovs-ofctl dump-table-features` prints the same): no table names,
+ * MATCH lists maskable fields with the has-mask bit ("arbitrary mask"), WILDCARDS lists every
+ * field, and the Set-Field properties list the fields a set-field may write.
+ */
 export function tableFeatures(): TableFeatures[] {
-  const oxmIds = OXM_FIELDS.map((d) => ({
-    header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0,
-  }));
-  const maskable = OXM_FIELDS.filter((d) => d.maskable).map((d) => ({
-    header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0,
-  }));
-  const settable = OXM_FIELDS.filter(
-    (d) => !['in_port', 'in_phy_port', 'metadata', 'ipv6_exthdr'].includes(d.name),
-  ).map((d) => ({ header: ((0x8000 << 16) | (d.field << 9) | d.bytes) >>> 0 }));
+  const oxmIds = OXM_FIELDS.map((d) => ({ header: d.maskable ? d.headerMasked : d.header }));
+  const wildcards = OXM_FIELDS.map((d) => ({ header: d.header }));
+  const settable = OXM_FIELDS.filter((d) => d.writable).map((d) => ({ header: d.header }));
   const actionIds = [0, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27].map((type) => ({
     type,
     data: new Uint8Array(0),
@@ -934,7 +964,7 @@ export function tableFeatures(): TableFeatures[] {
     const next = Array.from({ length: N_TABLES - tableId - 1 }, (_, i) => tableId + 1 + i);
     out.push({
       tableId,
-      name: `table${tableId}`,
+      name: '',
       metadataMatch: 0xffffffffffffffffn,
       metadataWrite: 0xffffffffffffffffn,
       config: 0,
@@ -949,7 +979,7 @@ export function tableFeatures(): TableFeatures[] {
         { type: 'APPLY_ACTIONS', ids: actionIds },
         { type: 'APPLY_ACTIONS_MISS', ids: actionIds },
         { type: 'MATCH', oxmIds },
-        { type: 'WILDCARDS', oxmIds: maskable },
+        { type: 'WILDCARDS', oxmIds: wildcards },
         { type: 'WRITE_SETFIELD', oxmIds: settable },
         { type: 'WRITE_SETFIELD_MISS', oxmIds: settable },
         { type: 'APPLY_SETFIELD', oxmIds: settable },

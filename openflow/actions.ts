@@ -179,7 +179,9 @@ export function decodeActions(r: Reader, end: number): Action[] {
     r.pos = start + len;
     out.push(a);
   }
-  return out;
+  // A copy of exact capacity: a pushed-to array keeps room for 17 elements, and decoded
+  // matches and instructions live as long as their rule.
+  return out.slice();
 }
 
 /** Wire length of one action. */

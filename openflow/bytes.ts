@@ -89,7 +89,11 @@ export class Reader {
   /** Reads an unsigned 64-bit value as a bigint. */
   u64(): bigint {
     if (this.pos + 8 > this.end) this.need(8);
-    const v = this.view.getBigUint64(this.pos);
+    // Zero (the usual cookie) is one shared value instead of a heap bigint per message.
+    const v =
+      this.view.getUint32(this.pos) === 0 && this.view.getUint32(this.pos + 4) === 0
+        ? 0n
+        : this.view.getBigUint64(this.pos);
     this.pos += 8;
     return v;
   }
@@ -204,7 +208,13 @@ export class Writer {
   /** Writes an unsigned 64-bit value. */
   u64(v: bigint): void {
     this.ensure(8);
-    this.view.setBigUint64(this.pos, BigInt.asUintN(64, v));
+    if (v === 0n) {
+      // The usual cookie and counter: no bigint arithmetic.
+      this.view.setUint32(this.pos, 0);
+      this.view.setUint32(this.pos + 4, 0);
+    } else {
+      this.view.setBigUint64(this.pos, BigInt.asUintN(64, v));
+    }
     this.pos += 8;
   }
 
@@ -237,7 +247,10 @@ export class Writer {
   /** Writes `n` zero bytes. */
   zeros(n: number): void {
     this.ensure(n);
-    this.buf.fill(0, this.pos, this.pos + n);
+    const b = this.buf;
+    // Pads are a few bytes: a loop beats fill()'s call overhead.
+    if (n <= 16) for (let i = this.pos, e = this.pos + n; i < e; i++) b[i] = 0;
+    else b.fill(0, this.pos, this.pos + n);
     this.pos += n;
   }
 
@@ -263,6 +276,14 @@ export class Writer {
     const out = alloc(this.pos);
     out.set(this.buf.subarray(0, this.pos));
     return out;
+  }
+
+  /**
+   * The bytes written from absolute offset `from` up to {@link pos}, as a view on the writer's
+   * own buffer: valid only until the next write or reset (copy it to keep it).
+   */
+  written(from = 0): Uint8Array {
+    return this.buf.subarray(from, this.pos);
   }
 
   /** Forgets everything written (keeps the buffer). */

@@ -89,8 +89,54 @@ export const INSTRUCTION_BY_NAME: Readonly<Record<InstructionName, InstructionDe
   >;
 const BY_CODE = new Map<number, InstructionDesc>(INSTRUCTIONS.map((d) => [d.code, d]));
 
-/** Decodes the instructions in `r[pos, end)`; leaves `r.pos` at `end`. */
+/** Decoded instruction lists by wire bytes (bounded; see {@link decodeInstructions}). */
+const shared = new Map<string, Instruction[]>();
+const SHARED_MAX = 1024;
+const SHARED_MAX_BYTES = 256;
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * Decodes the instructions in `r[pos, end)`; leaves `r.pos` at `end`.
+ *
+ * Identical instruction bytes decode to one shared, frozen list (100 000 flows that all say
+ * `actions=output:2` hold one list, not 100 000): callers must never modify what this returns.
+ * Lists with experimenter instructions or actions (opaque bytes) are never shared.
+ */
 export function decodeInstructions(r: Reader, end: number): Instruction[] {
+  const n = end - r.pos;
+  if (n <= 0 || n > SHARED_MAX_BYTES || r.pos < 0 || end > r.buf.length) {
+    return decodeInstructionsFresh(r, end);
+  }
+  const b = r.buf;
+  let key = '';
+  for (let i = r.pos; i < end; i++) key += String.fromCharCode(b[i]!);
+  const hit = shared.get(key);
+  if (hit !== undefined) {
+    r.pos = end;
+    return hit;
+  }
+  const out = decodeInstructionsFresh(r, end);
+  const opaque = out.some(
+    (i) =>
+      i.type === 'EXPERIMENTER' ||
+      ((i.type === 'APPLY_ACTIONS' || i.type === 'WRITE_ACTIONS') &&
+        i.actions.some((a) => a.type === 'EXPERIMENTER')),
+  );
+  if (!opaque) {
+    if (shared.size >= SHARED_MAX) shared.clear();
+    shared.set(key, deepFreeze(out));
+  }
+  return out;
+}
+
+function decodeInstructionsFresh(r: Reader, end: number): Instruction[] {
   const out: Instruction[] = [];
   let seen = 0;
   const view = r.view;
@@ -126,7 +172,9 @@ export function decodeInstructions(r: Reader, end: number): Instruction[] {
     r.pos = start + len;
     out.push(ins);
   }
-  return out;
+  // A copy of exact capacity: a pushed-to array keeps room for 17 elements, and decoded
+  // matches and instructions live as long as their rule.
+  return out.slice();
 }
 
 /** Wire length of one instruction. */

@@ -37,6 +37,7 @@ import {
   encodeMultipartReplyBody,
   encodeMultipartRequestBody,
   mpTypeName,
+  REPLY_ENTRY_CODECS,
   splitReplyEntries,
   type MultipartReplyBody,
   type MultipartRequestBody,
@@ -634,7 +635,9 @@ const BY_NUMBER: (Codec | undefined)[] = OFPT_NAMES.map((n) => CODECS[n]);
  */
 export function decodeMessage(buf: Uint8Array): OfpMessage {
   if (buf.length < OFP_HEADER_LEN) throw new OfpError('OFPBRC_BAD_LEN', 'short message');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  // One DataView per message: the body reader's.
+  const r = new Reader(buf, OFP_HEADER_LEN, buf.length, 'OFPBRC_BAD_LEN');
+  const view = r.view;
   const version = view.getUint8(0);
   const type = view.getUint8(1);
   const length = view.getUint16(2);
@@ -650,7 +653,6 @@ export function decodeMessage(buf: Uint8Array): OfpMessage {
   if (codec.align8 === true && (length - OFP_HEADER_LEN) % 8 !== 0) {
     throw new OfpError('OFPBRC_BAD_LEN', 'body not a multiple of 8');
   }
-  const r = new Reader(buf, OFP_HEADER_LEN, length, 'OFPBRC_BAD_LEN');
   const body = codec.decode(r, length, { version, type, length, xid });
   // `type` and `xid` first (for logs); a bundle body brings its own `type`.
   return Object.assign({ type: OFPT_NAMES[type]!, xid }, body) as unknown as OfpMessage;
@@ -711,6 +713,50 @@ export function splitMultipartReply(
     ...p,
     flags: i < parts.length - 1 ? p.flags | OFPMPF_REPLY_MORE : p.flags & ~OFPMPF_REPLY_MORE,
   }));
+}
+
+/**
+ * The wire form of {@link splitMultipartReply}: the same parts (greedy split at `maxLen`, every
+ * part but the last with OFPMPF_REPLY_MORE), but every entry is encoded exactly once, straight
+ * into the part that carries it, instead of once to measure and once more per part. Non-list
+ * bodies give one message. An entry that cannot fit alone throws RangeError.
+ */
+export function encodeMultipartReply(
+  m: MessageOf<'MULTIPART_REPLY'>,
+  maxLen = OFP_MAX_MSG_LEN,
+): Uint8Array[] {
+  if (!('entries' in m)) return [encodeMessage(m)];
+  const last = m.flags & ~OFPMPF_REPLY_MORE;
+  const head = encodeMessage({ ...m, flags: last, entries: [] });
+  const codec = REPLY_ENTRY_CODECS[m.mpType];
+  const entries: readonly unknown[] = m.entries;
+  return withWriter((w) => {
+    const out: Uint8Array[] = [];
+    const close = (flags: number): void => {
+      w.setU16(2, w.pos);
+      w.setU16(10, flags);
+      out.push(w.finish());
+      w.reset();
+      w.bytes(head);
+    };
+    w.bytes(head);
+    for (let i = 0; i < entries.length; i++) {
+      const at = w.pos;
+      codec.encode(w, entries[i]);
+      const n = w.pos - at;
+      if (head.length + n > maxLen)
+        throw new RangeError(`${m.mpType} entry of ${n} bytes cannot fit`);
+      if (w.pos > maxLen) {
+        // Does not fit: this entry opens the next part.
+        const e = w.written(at).slice();
+        w.pos = at;
+        close(last | OFPMPF_REPLY_MORE);
+        w.bytes(e);
+      }
+    }
+    close(last);
+    return out;
+  });
 }
 
 /** A multipart request or reply. */

@@ -138,12 +138,13 @@ const SPECS: Record<OxmFieldName, Spec> = {
   metadata: [8, 64, true, [], true, false],
   eth_dst: [6, 48, true, [], true, true],
   eth_src: [6, 48, true, [], true, true],
-  eth_type: [2, 16, false, [], true, true],
+  // As in OVS 3.1, set-field may not write eth_type or ip_proto (push/pop actions change them).
+  eth_type: [2, 16, false, [], false, true],
   vlan_vid: [2, 13, true, [], true, false],
   vlan_pcp: [1, 3, false, [{ field: 'vlan_vid', bits: 0x1000 }], true, false],
   ip_dscp: [1, 6, false, [ethIs(...IP_ANY)], true, false],
   ip_ecn: [1, 2, false, [ethIs(...IP_ANY)], true, false],
-  ip_proto: [1, 8, false, [ethIs(...IP_ANY)], true, true],
+  ip_proto: [1, 8, false, [ethIs(...IP_ANY)], false, true],
   ipv4_src: [4, 32, true, [ethIs(0x0800)], true, true],
   ipv4_dst: [4, 32, true, [ethIs(0x0800)], true, true],
   // OVS 3.1 accepts arbitrary masks on L4 ports (its table features say so); the spec does not.
@@ -166,9 +167,10 @@ const SPECS: Record<OxmFieldName, Spec> = {
   ipv6_flabel: [4, 20, true, [ethIs(0x86dd)], true, false],
   icmpv6_type: [1, 8, false, [ethIs(0x86dd), protoIs(58)], true, false],
   icmpv6_code: [1, 8, false, [ethIs(0x86dd), protoIs(58)], true, false],
-  ipv6_nd_target: [16, 128, false, [icmp6Is(135, 136)], true, false],
-  ipv6_nd_sll: [6, 48, false, [icmp6Is(135)], true, false],
-  ipv6_nd_tll: [6, 48, false, [icmp6Is(136)], true, false],
+  // OVS 3.1 accepts arbitrary masks on the ND fields (its table features say so); the spec does not.
+  ipv6_nd_target: [16, 128, true, [icmp6Is(135, 136)], true, false],
+  ipv6_nd_sll: [6, 48, true, [icmp6Is(135)], true, false],
+  ipv6_nd_tll: [6, 48, true, [icmp6Is(136)], true, false],
   mpls_label: [4, 20, false, [ethIs(0x8847, 0x8848)], true, false],
   mpls_tc: [1, 3, false, [ethIs(0x8847, 0x8848)], true, false],
   mpls_bos: [1, 1, false, [ethIs(0x8847, 0x8848)], false, false],
@@ -434,6 +436,27 @@ function checkEntry(list: readonly OxmEntry[], i: number): void {
   }
 }
 
+/** Frozen exact entries of narrow fields (eth_type=0x0800, ip_proto=6, ...), by field and value. */
+const SHARED_ENTRIES = new Map<number, OxmEntry>();
+const SHARED_ENTRIES_MAX = 4096;
+
+/**
+ * The one shared, frozen copy of an exact (unmasked) entry of a field of at most 2 bytes, so that
+ * 100 000 matches on `ip` hold one `eth_type=0x0800` entry; other entries are returned as they
+ * are. Decoded matches must never be modified.
+ */
+function sharedEntry(e: OxmEntry): OxmEntry {
+  if (e.mask !== undefined || typeof e.value !== 'number') return e;
+  const d = OXM_BY_NAME[e.field];
+  if (d.bytes > 2) return e;
+  const k = d.field * 65536 + e.value;
+  const hit = SHARED_ENTRIES.get(k);
+  if (hit !== undefined) return hit;
+  if (SHARED_ENTRIES.size >= SHARED_ENTRIES_MAX) SHARED_ENTRIES.clear();
+  SHARED_ENTRIES.set(k, Object.freeze(e));
+  return e;
+}
+
 /**
  * Decodes an `ofp_match` at `r.pos` (type, length, OXM TLVs, padding to 8) and validates it.
  * Leaves `r.pos` after the padding.
@@ -456,7 +479,7 @@ export function decodeMatch(r: Reader): Match {
   let seenLo = 0;
   let seenHi = 0;
   while (sub.pos < end) {
-    const e = decodeOxmEntry(sub, 'match');
+    const e = sharedEntry(decodeOxmEntry(sub, 'match'));
     out.push(e);
     checkEntry(out, out.length - 1);
     const f = OXM_BY_NAME[e.field].field;
@@ -468,7 +491,9 @@ export function decodeMatch(r: Reader): Match {
       seenHi |= 1 << (f - 30);
     }
   }
-  return out;
+  // A copy of exact capacity: a pushed-to array keeps room for 17 elements, and decoded
+  // matches and instructions live as long as their rule.
+  return out.slice();
 }
 
 /** Wire length of a match including padding. */

@@ -131,7 +131,7 @@ t.test('delete with out_port filter removes only flows that output there', async
 });
 
 t.test('a bundle is atomic: one failing message and nothing is applied', async (t) => {
-  const { sw, exchange } = await setup();
+  const { sw, peer, exchange } = await setup();
   const open = await exchange({
     type: 'BUNDLE_CONTROL',
     xid: 1,
@@ -165,7 +165,12 @@ t.test('a bundle is atomic: one failing message and nothing is applied', async (
     flags: 1,
     properties: [],
   });
-  t.ok(commit.some(isError('OFPBRC_EPERM')), 'the failing message error');
+  // As OVS: the failing message's error under its own xid, then MSG_FAILED for the commit.
+  t.ok(
+    peer.received.some((m) => m.xid === 3 && isError('OFPBRC_EPERM')(m)),
+    'the failing message error',
+  );
+  t.ok(commit.some(isError('OFPBFC_MSG_FAILED')), 'the commit fails with MSG_FAILED');
   t.equal(sw.tables.flowCount(), 0, 'rolled back');
   await exchange({
     type: 'BUNDLE_CONTROL',

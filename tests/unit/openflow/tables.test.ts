@@ -68,9 +68,10 @@ const WIDTHS: [string, number, boolean][] = [
   ['ipv6_flabel', 4, true],
   ['icmpv6_type', 1, false],
   ['icmpv6_code', 1, false],
-  ['ipv6_nd_target', 16, false],
-  ['ipv6_nd_sll', 6, false],
-  ['ipv6_nd_tll', 6, false],
+  // OVS 3.1 takes arbitrary masks on the ND fields (its table features say so).
+  ['ipv6_nd_target', 16, true],
+  ['ipv6_nd_sll', 6, true],
+  ['ipv6_nd_tll', 6, true],
   ['mpls_label', 4, false],
   ['mpls_tc', 1, false],
   ['mpls_bos', 1, false],
