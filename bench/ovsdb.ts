@@ -5,6 +5,11 @@
  *
  *   node --import=file://$PWD/node_modules/@tapjs/typescript/dist/esm/import.mjs bench/ovsdb.ts \
  *     [--rounds 3] [--quick] [--transports unix,tcp] [--only tput1,tput8,lat,latdur,fanout,size]
+ *     [--tsvs child|daemon] [--port-base N]
+ *
+ * `--tsvs daemon` measures the whole `tsvs start` daemon (OVSDB with the bridge reconciler
+ * following every commit) instead of our OVSDB server alone; `--port-base N` puts OVS's ptcp
+ * remote on N and ours on N+1 (default: free ports). bench/vs-ovs.ts uses both.
  *
  * Measures, per server and transport:
  * - `tput1` / `tput8`: pipelined single-insert transactions (one QoS row with `type` and one
@@ -25,9 +30,11 @@
  * --detach'ed, ours spawned detached) and use OVS's vswitch.ovsschema. Results go to
  * bench/results/ovsdb-<date>.md and .json.
  */
-import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   cpuSeconds,
   fmt,
@@ -61,10 +68,15 @@ interface Sut {
   stop(): Promise<void>;
 }
 
+/** `--port-base N`: OVS listens on N, tsvs on N+1 (else free ports). */
+let portBase: number | undefined;
+/** `--tsvs daemon`: our side is the whole `tsvs start` daemon instead of bench/ovsdb-child.ts. */
+let tsvsMode: 'child' | 'daemon' = 'child';
+
 async function startOvs(): Promise<Sut> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-ovsdb-ovs-'));
   const dbPath = join(dir, 'conf.db');
-  const port = await freePort();
+  const port = portBase ?? (await freePort());
   const env = { OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir };
   await mustRun('ovsdb-tool', ['create', dbPath, OVS_SCHEMA], { env });
   await mustRun(
@@ -99,9 +111,10 @@ async function startOvs(): Promise<Sut> {
 }
 
 async function startTsvs(): Promise<Sut> {
+  if (tsvsMode === 'daemon') return startTsvsDaemon();
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-ovsdb-ts-'));
   const dbPath = join(dir, 'conf.db');
-  const port = await freePort();
+  const port = portBase !== undefined ? portBase + 1 : await freePort();
   const child = await spawnOurChild<{ pid: number }>(
     'ovsdb-child',
     [dir, dbPath, OVS_SCHEMA, String(port)],
@@ -117,6 +130,74 @@ async function startTsvs(): Promise<Sut> {
     target: (t) => (t === 'unix' ? { unix: `${dir}/db.sock` } : { port }),
     stop: async () => {
       await child.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The whole daemon (`tsvs start`, OVSDB + bridge reconciler), in its own session, with its own run
+ * directory and database (our schema, column-compatible with OVS's), `punix:DIR/db.sock` and
+ * `ptcp:PORT:127.0.0.1`.
+ */
+async function startTsvsDaemon(): Promise<Sut> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-ovsdb-tsd-'));
+  const dbPath = join(dir, 'conf.db');
+  const port = portBase !== undefined ? portBase + 1 : await freePort();
+  const here = fileURLToPath(import.meta.url);
+  const ext = here.endsWith('.ts') ? '.ts' : '.js';
+  const bin = join(dirname(here), '..', 'bin', `tsvs${ext}`);
+  const proc = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      ...childNodeArgs,
+      bin,
+      'start',
+      '--rundir',
+      dir,
+      '--db',
+      dbPath,
+      '--remote',
+      `ptcp:${port}:127.0.0.1`,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+  );
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`tsvs start exited (${proc.exitCode})`);
+    if (existsSync(`${dir}/db.sock`)) {
+      const r = await runTool('ovs-vsctl', [
+        `--db=unix:${dir}/db.sock`,
+        '--timeout=5',
+        '--no-wait',
+        'init',
+      ]);
+      if (r.code === 0) break;
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error('tsvs start: db.sock not answering within 60 s');
+    }
+    await sleep(100);
+  }
+  return {
+    name: 'tsvs',
+    dir,
+    dbPath,
+    ctl: `${dir}/tsvs.ctl`,
+    pid: proc.pid!,
+    target: (t) => (t === 'unix' ? { unix: `${dir}/db.sock` } : { port }),
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const k = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(k);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -271,6 +352,8 @@ async function main(): Promise<void> {
   const o = parseOpts(process.argv.slice(2));
   const quick = o.has('quick');
   if (o.has('prof')) childNodeArgs = ['--cpu-prof', `--cpu-prof-dir=${o.get('prof')}`];
+  if (o.has('port-base')) portBase = Number(o.get('port-base'));
+  if (o.get('tsvs') === 'daemon') tsvsMode = 'daemon';
   const which = new Set((o.get('suts') ?? 'ovs,tsvs').split(','));
   const rounds = Number(o.get('rounds') ?? (quick ? 1 : 3));
   const transports = (o.get('transports') ?? 'unix,tcp').split(',') as Transport[];
