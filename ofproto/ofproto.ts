@@ -23,6 +23,7 @@ import {
   type RuleChangeOp,
 } from './pipeline.js';
 import type { StpState } from '../protocols/stp/bridge.js';
+import type { Xlate } from './xlate.js';
 
 const log = getLogger('ofproto');
 
@@ -113,6 +114,13 @@ export interface OfPort {
    * the OFPPS_LIVE bit of {@link OfPort.state}.
    */
   mayEnable?: boolean;
+  /**
+   * Set on patch ports (Interface type=patch), which have no datapath port: returns the peer
+   * patch port's bridge translator and OpenFlow port number, or undefined while the peer
+   * interface is not on any running bridge (output to the port is then dropped). Translation
+   * continues in the peer bridge's table 0 with in_port = that port, as OVS's patch ports do.
+   */
+  patchPeer?: () => { xlate: Xlate; ofport: number } | undefined;
 }
 
 /**

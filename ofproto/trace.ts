@@ -172,6 +172,8 @@ interface TraceNode {
   text: string;
   /** Terse nodes (actions, notes, buckets) print one level in, as OVS's. */
   terse: boolean;
+  /** A patch peer's `bridge("NAME")` header: a blank line before, dashes under it. */
+  bridge?: boolean;
   subs: TraceNode[];
 }
 
@@ -185,6 +187,8 @@ export class TraceWriter {
   private readonly root: TraceNode[] = [];
   private readonly stack: TraceNode[][] = [this.root];
   private firstTable: TraceNode | undefined;
+  /** The enclosing bridges' first tables, with the stack height of each bridge's node. */
+  private readonly outerBridges: { height: number; firstTable: TraceNode | undefined }[] = [];
 
   private add(text: string, terse: boolean): TraceNode {
     const n: TraceNode = { text, terse, subs: [] };
@@ -232,13 +236,33 @@ export class TraceWriter {
         return;
       case 'actionSet': {
         const n: TraceNode = { text: '--. Executing action set:', terse: false, subs: [] };
-        (this.firstTable ? this.firstTable.subs : this.root).push(n);
+        const outer = this.outerBridges.length > 0;
+        (this.firstTable
+          ? this.firstTable.subs
+          : outer
+            ? this.stack[this.stack.length - 1]!
+            : this.root
+        ).push(n);
         this.open(n);
         return;
       }
-      case 'end':
+      case 'bridge': {
+        const n = this.add(`bridge("${e.name}")`, false);
+        n.bridge = true;
+        this.open(n);
+        this.outerBridges.push({ height: this.stack.length, firstTable: this.firstTable });
+        this.firstTable = undefined;
+        return;
+      }
+      case 'end': {
+        const outer = this.outerBridges[this.outerBridges.length - 1];
+        if (outer && outer.height === this.stack.length) {
+          this.outerBridges.pop();
+          this.firstTable = outer.firstTable;
+        }
         if (this.stack.length > 1) this.stack.pop();
         return;
+      }
     }
   };
 
@@ -248,7 +272,10 @@ export class TraceWriter {
     const walk = (nodes: readonly TraceNode[], level: number): void => {
       nodes.forEach((n, i) => {
         const more = i < nodes.length - 1 || n.terse ? 1 : 0;
-        out.push(' '.repeat((level + more) * 4) + n.text);
+        const indent = ' '.repeat((level + more) * 4);
+        if (n.bridge) out.push('');
+        out.push(indent + n.text);
+        if (n.bridge) out.push(indent + '-'.repeat(n.text.length));
         walk(n.subs, level + 2 * more);
       });
     };

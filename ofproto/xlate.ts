@@ -108,13 +108,20 @@ export interface PacketInRequest {
   flow: FlowKey;
   /** The frame with every change made so far applied. */
   frame: Uint8Array;
+  /**
+   * The translator of the bridge whose pipeline produced it: after an output to a patch port,
+   * the peer bridge's, whose controllers receive it. Absent = the translating bridge.
+   */
+  xlate?: Xlate;
 }
 
 /**
  * One step of a translation, for ofproto/trace. `rule`, `miss`, `bucket` and `actionSet` open a
  * node that the matching `end` closes; the others are leaves of the innermost open node
  * (`actionSet` always hangs off the first table's node, as in OVS's trace tree). `depth` is the
- * nesting of gotos and groups.
+ * nesting of gotos and groups. `bridge` opens the walk of a patch port's peer bridge (OVS prints
+ * its `bridge("NAME")` header), closed by `end`; the `rule`s and `actionSet` of that bridge
+ * follow inside it.
  */
 export type TraceEvent =
   | { kind: 'rule'; depth: number; tableId: number; rule: OfRule }
@@ -125,6 +132,7 @@ export type TraceEvent =
   | { kind: 'bucket'; depth: number; group: number; bucket: number }
   | { kind: 'actionSetIs'; depth: number; actions: readonly Action[] }
   | { kind: 'actionSet'; depth: number }
+  | { kind: 'bridge'; depth: number; name: string }
   | { kind: 'end'; depth: number };
 
 /** Input of a translation. */
@@ -238,6 +246,7 @@ function stpLearn(p: OfPort): boolean {
 function portLive(p: OfPort | undefined): boolean {
   return (
     p !== undefined &&
+    (p.patchPeer === undefined || p.patchPeer() !== undefined) &&
     (p.config & OFPPC.PORT_DOWN) === 0 &&
     (p.state & OFPPS.LINK_DOWN) === 0 &&
     (p.state & OFPPS.LIVE) !== 0
@@ -467,7 +476,8 @@ class Ctx {
   rule: OfRule | undefined;
   tableId = 0;
   queue: number | undefined;
-  readonly inPort: number;
+  /** The input port of the bridge being walked (the peer patch port after a patch output). */
+  inPort: number;
   /**
    * False when the input port's STP state neither learns nor forwards (OVS's may_receive):
    * table 0 is looked up (and shown in traces) but no action runs.
@@ -680,6 +690,9 @@ export class Xlate {
         throw e;
       }
     }
+    // OpenFlow metadata is no datapath field (it is 0 whenever a packet enters): as in OVS, the
+    // megaflow never matches on it.
+    ctx.wc[W.METADATA] = ctx.wc[W.METADATA + 1] = 0;
     const r: XlateResult = {
       actions: ctx.out,
       mask: ctx.wc,
@@ -754,6 +767,9 @@ export class Xlate {
         try {
           if (failOpen && ctx.mayReceive) {
             ctx.rule = undefined;
+            // OVS's fail-open flow is a hidden `priority=0,actions=NORMAL`: its action prints.
+            const normal: Action = { type: 'OUTPUT', port: OFPP.NORMAL, maxLen: 0 };
+            ctx.trace({ kind: 'action', depth: ctx.depth, action: normal });
             this.output(ctx, OFPP.NORMAL, 0);
           }
         } finally {
@@ -1165,8 +1181,78 @@ export class Xlate {
       if (!quiet) ctx.note('-> STP not in forwarding state, skipping output');
       return;
     }
+    if (p.patchPeer) {
+      this.patchOutput(ctx, p.patchPeer());
+      return;
+    }
     ctx.commit();
     ctx.out.push({ type: 'output', port: dpPortOf(p) });
+  }
+
+  /**
+   * Output to a patch port (OVS's patch_port_output): the translation continues in the peer
+   * bridge's table 0 with in_port = the peer port, the packet fields as they are, metadata and
+   * tunnel_id cleared and an empty action set; the megaflow mask keeps accumulating and the
+   * depth limit applies across bridges (going over it ends the walk of that peer only, as in
+   * OVS, where a peer bridge's errors do not propagate back). Afterwards this bridge goes on with its own flow (the
+   * next commit undoes the peer's changes to the packet). Without a peer the packet is dropped
+   * silently, as in OVS.
+   */
+  private patchOutput(ctx: Ctx, peer: { xlate: Xlate; ofport: number } | undefined): void {
+    const px = peer?.xlate;
+    const peerPort = peer ? px?.ofproto.getPort(peer.ofport) : undefined;
+    if (!peer || !px || !peerPort) return;
+    const savedFlow = Uint32Array.from(ctx.flow);
+    const savedDirty = Uint32Array.from(ctx.dirty);
+    // The peer starts with metadata and tunnel_id zeroed whatever the packet: what its lookups
+    // consult there says nothing about the packet, so those mask bits are put back afterwards.
+    const zeroed = [W.METADATA, W.METADATA + 1, W.TUNNEL_ID, W.TUNNEL_ID + 1];
+    const savedWc = zeroed.map((w) => ctx.wc[w]!);
+    const { inPort, actionSet, rule, tableId, mayReceive, queue } = ctx;
+    const outLen = ctx.out.length;
+    const pinLen = ctx.packetIns.length;
+    const flow = ctx.flow;
+    flow[W.IN_PORT] = peer.ofport;
+    flow[W.METADATA] = flow[W.METADATA + 1] = 0;
+    flow[W.TUNNEL_ID] = flow[W.TUNNEL_ID + 1] = 0;
+    ctx.inPort = peer.ofport;
+    ctx.actionSet = new Map();
+    ctx.rule = undefined;
+    ctx.mayReceive = stpLearn(peerPort);
+    ctx.trace({ kind: 'bridge', depth: ctx.depth, name: px.ofproto.name });
+    try {
+      px.walkTable(ctx, 0);
+      // As at the input of a bridge: a learning-only peer port lets NORMAL learn, then drops.
+      if (!stpForward(peerPort)) {
+        ctx.out.length = outLen;
+        ctx.packetIns.length = pinLen;
+      }
+    } catch (e) {
+      // The peer bridge's own ending (meter drop, stop) does not end this bridge's actions.
+      if (e instanceof MeterDrop) {
+        cMeterDrop.inc();
+        ctx.out.length = outLen;
+      } else if (e instanceof TooDeep) {
+        // As OVS: the error stays in the peer bridge (its trace block shows it), not beyond.
+        cTooDeep.inc();
+        ctx.note(`>>>> over max translation depth ${MAX_DEPTH} <<<<`);
+      } else if (!(e instanceof StopPipeline)) throw e;
+    } finally {
+      ctx.trace({ kind: 'end', depth: ctx.depth });
+      for (let w = 0; w < FLOW_KEY_WORDS; w++) {
+        // Whatever the peer changed, committed (base) or not (flow), is put back by a commit.
+        const changed = (ctx.flow[w]! ^ savedFlow[w]!) | (ctx.base[w]! ^ savedFlow[w]!);
+        ctx.dirty[w] = (ctx.dirty[w]! | changed | savedDirty[w]!) >>> 0;
+      }
+      ctx.flow.set(savedFlow);
+      zeroed.forEach((w, i) => (ctx.wc[w] = savedWc[i]!));
+      ctx.inPort = inPort;
+      ctx.actionSet = actionSet;
+      ctx.rule = rule;
+      ctx.tableId = tableId;
+      ctx.mayReceive = mayReceive;
+      ctx.queue = queue;
+    }
   }
 
   private normal(ctx: Ctx): void {
@@ -1296,6 +1382,7 @@ export class Xlate {
       maxLen,
       flow: Uint32Array.from(ctx.flow),
       frame: applyToFrame(frame, dpIn, soFar),
+      xlate: this,
     });
   }
 
@@ -1442,7 +1529,7 @@ export class Xlate {
 
   /** The OpenFlow port whose datapath port number is `dpPort`. */
   portByDp(dpPort: number): OfPort | undefined {
-    return this.ofproto.listPorts().find((p) => dpPortOf(p) === dpPort);
+    return this.ofproto.listPorts().find((p) => !p.patchPeer && dpPortOf(p) === dpPort);
   }
 
   /**
@@ -1490,12 +1577,19 @@ export class Xlate {
 
   /**
    * Sends the packet-ins of a translation to every controller connection that wants them (role,
-   * async config) through the per-connection rate limiter. Returns how many messages went out.
+   * async config) through the per-connection rate limiter; a packet-in produced in another
+   * bridge (through a patch port) goes to that bridge's controllers. Returns how many messages
+   * went out.
    */
   sendPacketIns(list: readonly PacketInRequest[]): number {
     let n = 0;
     const notify = this.ofproto.hasPacketInListeners;
     for (const pi of list) {
+      if (pi.xlate && pi.xlate !== this) {
+        // Produced in a patch peer's bridge: that bridge's controllers get it.
+        n += pi.xlate.sendPacketIns([pi]);
+        continue;
+      }
       if (notify)
         this.ofproto.notifyPacketIn({
           reason: pi.reason,

@@ -148,6 +148,8 @@ interface RunningIface {
   dpPort?: number;
   /** Last statistics written (to skip unchanged ones). */
   lastStats?: string;
+  /** options:peer of a patch interface, as last seen (a change flushes datapath flows). */
+  patchPeer?: string;
 }
 
 interface RunningBridge {
@@ -516,7 +518,11 @@ export class BridgeReconciler {
           mac = local ? bridgeMac : this.ifaceMac(name, type);
           const sys = type === '' || type === 'system';
           const attached = this.attach(rb, name, type, irow);
-          const up = attached ? attached.netdev.carrier() : sys && this.operUp(name);
+          // Patch ports have no netdev; OVS reports them up, peer or not.
+          const up = attached
+            ? attached.netdev.carrier()
+            : type === 'patch' || (sys && this.operUp(name));
+          const ifaceUuid = irow.uuid;
           rb.ofproto.addPort({
             ofport,
             name,
@@ -530,6 +536,7 @@ export class BridgeReconciler {
             ...(attached
               ? { dpPort: attached.dpPort, counters: () => netdevCounters(attached.netdev) }
               : {}),
+            ...(type === 'patch' ? { patchPeer: () => this.findPatchPeer(ifaceUuid, name) } : {}),
           });
           this.router?.invalidate();
           if (attached) {
@@ -543,6 +550,13 @@ export class BridgeReconciler {
         if (!ri) {
           ri = { uuid: irow.uuid, name, ofport, mac, ...(error ? { error } : {}) };
           rb.ifaces.set(irow.uuid, ri);
+        }
+      }
+      if (type === 'patch' && !ri.error) {
+        const peer = smap(irow, 'options').peer;
+        if (ri.patchPeer !== peer) {
+          if (ri.patchPeer !== undefined) this.router?.invalidate();
+          ri.patchPeer = peer;
         }
       }
       const prow = portOf.get(irow.uuid);
@@ -668,6 +682,33 @@ export class BridgeReconciler {
       default:
         return `could not open network device ${name} (Address family not supported by protocol)`;
     }
+  }
+
+  /**
+   * The peer of patch interface `selfName` (row `ifaceUuid`), as OVS pairs them: the
+   * interface named by its options:peer, on any running bridge with a translator, itself a
+   * patch interface whose options:peer names this one. Undefined while there is none.
+   */
+  private findPatchPeer(
+    ifaceUuid: string,
+    selfName: string,
+  ): { xlate: Xlate; ofport: number } | undefined {
+    const db = this.opts.db;
+    const row = db.getRow('Interface', ifaceUuid);
+    const peerName = row ? smap(row, 'options').peer : undefined;
+    if (!peerName) return undefined;
+    for (const rb of this.bridges.values()) {
+      if (!rb.xlate) continue;
+      for (const ri of rb.ifaces.values()) {
+        if (ri.name !== peerName || ri.ofport <= 0 || ri.error) continue;
+        const prow = db.getRow('Interface', ri.uuid);
+        if (!prow || str(prow, 'type') !== 'patch') continue;
+        if (smap(prow, 'options').peer !== selfName) continue;
+        if (!rb.ofproto.getPort(ri.ofport)?.patchPeer) continue;
+        return { xlate: rb.xlate, ofport: ri.ofport };
+      }
+    }
+    return undefined;
   }
 
   private ifaceMac(name: string, type: string): number {
