@@ -16,7 +16,8 @@ import { resolvePaths } from '../../vswitchd/paths.js';
 import { makeTempDir } from '../helpers/daemon.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startRefOvs } from '../helpers/ref-ovs.js';
-import { runTool, type ToolResult } from '../helpers/tools.js';
+import { runTool } from '../helpers/tools.js';
+import { compareVsctlScript } from '../helpers/vsctl-compare.js';
 
 const internal = (...names: string[]): string[] =>
   names.flatMap((n) => ['--', 'set', 'Interface', n, 'type=internal']);
@@ -107,80 +108,9 @@ const SCRIPT: string[][] = [
   ['show'],
 ];
 
-function normalizer(): (s: string) => string {
-  const uuids = new Map<string, string>();
-  return (s: string) =>
-    s
-      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (u) => {
-        if (!uuids.has(u)) uuids.set(u, `<uuid${uuids.size + 1}>`);
-        return uuids.get(u)!;
-      })
-      // tsvs records its version at start (as ovs-ctl does); the bare reference OVS has none.
-      .replace(/\n {4}ovs_version: "[^"]*"/g, '')
-      .replace(/\/var\/log\/openvswitch/g, 'LOGDIR')
-      .replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\|/gm, 'TIME|')
-      // Interface MACs are random on both sides.
-      .replace(/"?[0-9a-f]{2}(:[0-9a-f]{2}){5}"?/g, '<mac>');
-}
-
-/**
- * `show` lists a bridge's ports in the order of the `ports` set, i.e. by (random) UUID, on OVS
- * as on tsvs: compare each bridge's port blocks sorted.
- */
-function sortShowPorts(s: string): string {
-  const out: string[] = [];
-  let ports: string[] = [];
-  const flush = (): void => {
-    out.push(...ports.sort());
-    ports = [];
-  };
-  for (const line of s.split('\n')) {
-    if (/^ {8}Port /.test(line)) ports.push(line);
-    else if (/^ {9,}/.test(line) && ports.length > 0) ports[ports.length - 1] += '\n' + line;
-    else {
-      flush();
-      out.push(line);
-    }
-  }
-  flush();
-  return out.join('\n');
-}
-
-async function run(
-  label: string,
-  db: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<ToolResult> {
-  const r = await runTool('ovs-vsctl', [`--db=unix:${db}`, '--timeout=10', ...args], {
-    env,
-    timeoutMs: 30_000,
-  });
-  if (r.timedOut) throw new Error(`${label}: ovs-vsctl ${args.join(' ')} timed out`);
-  return r;
-}
-
-t.test('more of ovs-vsctl: the same results on OVS 3.1 and tsvs', async (t) => {
-  if (!requirePeer(t, 'ovs-vsctl', 'ovs-vswitchd', 'ovsdb-server', 'ip')) return;
-  const ref = await startRefOvs({ bridge: 'refdummy' });
-  t.teardown(() => ref.stop());
-  await ref.vsctl('del-br', 'refdummy');
-  const dir = makeTempDir();
-  const paths = resolvePaths({ rundir: join(dir, 'run'), logFile: null });
-  const d = await Daemon.start({ paths, components: standardComponents() });
-  t.teardown(() => d.stop());
-  const normOvs = normalizer();
-  const normTsvs = normalizer();
-  for (const args of SCRIPT) {
-    const label = args.join(' ');
-    const want = await run('ovs', join(ref.dir, 'db.sock'), args, { OVS_RUNDIR: ref.dir });
-    const got = await run('tsvs', paths.dbSocket, args, { OVS_RUNDIR: paths.rundir });
-    t.equal(got.code, want.code, `${label}: exit status`);
-    const sort = args[0] === 'show' ? sortShowPorts : (x: string) => x;
-    t.equal(sort(normTsvs(got.stdout)), sort(normOvs(want.stdout)), `${label}: stdout`);
-    t.equal(normTsvs(got.stderr), normOvs(want.stderr), `${label}: stderr`);
-  }
-});
+t.test('more of ovs-vsctl: the same results on OVS 3.1 and tsvs', (t) =>
+  compareVsctlScript(t, SCRIPT, { macs: true }),
+);
 
 t.test('bond/show, bond/list, bond/hash, bond/set-active-member as OVS 3.1', async (t) => {
   if (!requirePeer(t, 'ovs-vsctl', 'ovs-appctl', 'ovs-vswitchd', 'ovsdb-server', 'ip')) return;

@@ -5,15 +5,8 @@
  * order of appearance), MAC addresses, datapath ids and versions. `list`/`find` name their
  * columns: the configuration columns and the status columns tsvs writes (ofport, error).
  */
-import { join } from 'node:path';
 import t from 'tap';
-import { standardComponents } from '../../vswitchd/components.js';
-import { Daemon } from '../../vswitchd/daemon.js';
-import { resolvePaths } from '../../vswitchd/paths.js';
-import { makeTempDir } from '../helpers/daemon.js';
-import { requirePeer } from '../helpers/peers.js';
-import { startRefOvs } from '../helpers/ref-ovs.js';
-import { runTool, type ToolResult } from '../helpers/tools.js';
+import { compareVsctlScript } from '../helpers/vsctl-compare.js';
 
 const IFACE_COLS =
   '--columns=name,type,options,ofport,ofport_request,error,external_ids,other_config';
@@ -136,76 +129,6 @@ const SCRIPT: string[][] = [
   ['show'],
 ];
 
-function normalizer(): (s: string) => string {
-  const uuids = new Map<string, string>();
-  return (s: string) =>
-    s
-      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (u) => {
-        if (!uuids.has(u)) uuids.set(u, `<uuid${uuids.size + 1}>`);
-        return uuids.get(u)!;
-      })
-      // tsvs records its version at start (as ovs-ctl does); the bare reference OVS has none.
-      .replace(/\n {4}ovs_version: "[^"]*"/g, '')
-      .replace(/\/var\/log\/openvswitch/g, 'LOGDIR')
-      .replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\|/gm, 'TIME|');
-}
-
-/**
- * `show` lists a bridge's ports in the order of the `ports` set, i.e. by (random) UUID, on OVS
- * as on tsvs: compare each bridge's port blocks sorted.
- */
-function sortShowPorts(s: string): string {
-  const out: string[] = [];
-  let ports: string[] = [];
-  const flush = (): void => {
-    out.push(...ports.sort());
-    ports = [];
-  };
-  for (const line of s.split('\n')) {
-    if (/^ {8}Port /.test(line)) ports.push(line);
-    else if (/^ {9,}/.test(line) && ports.length > 0) ports[ports.length - 1] += '\n' + line;
-    else {
-      flush();
-      out.push(line);
-    }
-  }
-  flush();
-  return out.join('\n');
-}
-
-async function run(
-  label: string,
-  db: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<ToolResult> {
-  const r = await runTool('ovs-vsctl', [`--db=unix:${db}`, '--timeout=10', ...args], {
-    env,
-    timeoutMs: 30_000,
-  });
-  if (r.timedOut) throw new Error(`${label}: ovs-vsctl ${args.join(' ')} timed out`);
-  return r;
-}
-
-t.test('the same ovs-vsctl script gives the same results on OVS 3.1 and tsvs', async (t) => {
-  if (!requirePeer(t, 'ovs-vsctl', 'ovs-vswitchd', 'ovsdb-server', 'ip')) return;
-  const ref = await startRefOvs({ bridge: 'refdummy' });
-  t.teardown(() => ref.stop());
-  // The reference helper creates a bridge; start the script from an empty bridge list on both.
-  await ref.vsctl('del-br', 'refdummy');
-  const dir = makeTempDir();
-  const paths = resolvePaths({ rundir: join(dir, 'run'), logFile: null });
-  const d = await Daemon.start({ paths, components: standardComponents() });
-  t.teardown(() => d.stop());
-  const normOvs = normalizer();
-  const normTsvs = normalizer();
-  for (const args of SCRIPT) {
-    const label = args.join(' ');
-    const want = await run('ovs', join(ref.dir, 'db.sock'), args, { OVS_RUNDIR: ref.dir });
-    const got = await run('tsvs', paths.dbSocket, args, { OVS_RUNDIR: paths.rundir });
-    t.equal(got.code, want.code, `${label}: exit status`);
-    const sort = args[0] === 'show' ? sortShowPorts : (x: string) => x;
-    t.equal(sort(normTsvs(got.stdout)), sort(normOvs(want.stdout)), `${label}: stdout`);
-    t.equal(normTsvs(got.stderr), normOvs(want.stderr), `${label}: stderr`);
-  }
-});
+t.test('the same ovs-vsctl script gives the same results on OVS 3.1 and tsvs', (t) =>
+  compareVsctlScript(t, SCRIPT),
+);
