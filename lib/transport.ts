@@ -66,25 +66,10 @@ export class StreamTransport extends EventEmitter implements Transport {
     this.emit('close', err);
   }
 
-  /**
-   * Writes made in one synchronous run (the replies to a batch of requests) are corked and go to
-   * the kernel together in one writev when the run ends, instead of one syscall each.
-   */
   write(data: Uint8Array): boolean {
     if (this.closed || this.stream.destroyed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
-    }
     return this.stream.write(data);
   }
-
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream.uncork();
-  };
 
   backlog(): number {
     return this.stream.writableLength;
