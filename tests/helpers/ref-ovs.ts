@@ -19,7 +19,9 @@ export interface RefOvs {
   ofTarget: string;
   /** Runs ovs-vsctl against its database. */
   vsctl(...args: string[]): Promise<ToolResult>;
-  /** Stops both daemons and removes the namespace and directory. */
+  /** Runs ovs-appctl against its ovs-vswitchd. */
+  appctl(...args: string[]): Promise<ToolResult>;
+  /** Stops both daemons and removes the namespace and directory. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -28,7 +30,12 @@ export interface RefOvs {
  * `fail_mode=secure`, OpenFlow 1.3, the given datapath id).
  */
 export async function startRefOvs(
-  opts: { bridge?: string; datapathId?: string } = {},
+  opts: {
+    bridge?: string;
+    datapathId?: string;
+    /** `ovs-vswitchd --enable-dummy`, so `type=dummy` interfaces exist (and count traffic). */
+    enableDummy?: boolean;
+  } = {},
 ): Promise<RefOvs> {
   const bridge = opts.bridge ?? 'br0';
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-refovs-'));
@@ -42,17 +49,21 @@ export async function startRefOvs(
   const db = `unix:${dir}/db.sock`;
   const vsctl = (...args: string[]): Promise<ToolResult> =>
     runTool('ovs-vsctl', [`--db=${db}`, '--timeout=20', ...args], { env });
+  const appctl = (...args: string[]): Promise<ToolResult> =>
+    runTool('ovs-appctl', ['-t', join(dir, 'ovs-vswitchd.ctl'), ...args], { env });
   let started = false;
-  const stop = async (): Promise<void> => {
-    for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
-      await runTool('ovs-appctl', ['-t', join(dir, `${d}.ctl`), 'exit'], {
-        env,
-        timeoutMs: 5000,
-      }).catch(() => undefined);
-    }
-    await runTool('ip', ['netns', 'del', ns]).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
+        await runTool('ovs-appctl', ['-t', join(dir, `${d}.ctl`), 'exit'], {
+          env,
+          timeoutMs: 10_000,
+        }).catch(() => undefined);
+      }
+      await runTool('ip', ['netns', 'del', ns]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    })());
   try {
     await must('ip', ['netns', 'add', ns]);
     await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -79,6 +90,7 @@ export async function startRefOvs(
       'ovs-vswitchd',
       db,
       '--disable-system',
+      ...(opts.enableDummy ? ['--enable-dummy'] : []),
       `--pidfile=${dir}/ovs-vswitchd.pid`,
       `--unixctl=${dir}/ovs-vswitchd.ctl`,
       `--log-file=${dir}/ovs-vswitchd.log`,
@@ -104,5 +116,5 @@ export async function startRefOvs(
     await runTool('ip', ['netns', 'del', ns]).catch(() => undefined);
     throw e;
   }
-  return { dir, bridge, ofTarget: `unix:${dir}/${bridge}.mgmt`, vsctl, stop };
+  return { dir, bridge, ofTarget: `unix:${dir}/${bridge}.mgmt`, vsctl, appctl, stop };
 }
