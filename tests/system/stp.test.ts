@@ -33,7 +33,8 @@ t.test(
       else t.plan(0, 'skip: AF_PACKET addon not built (npm run build:native)');
       return;
     }
-    const tag = `tstp${process.pid % 10000}`;
+    // At most 3 digits: stp/show truncates interface names to 10 characters, as OVS does.
+    const tag = `tstp${process.pid % 1000}`;
     const n = (x: string): string => `${tag}${x}`;
     // Inter-bridge links: [bridge, port] pairs.
     const links: [string, string][] = [
