@@ -24,13 +24,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace {
 
 
 constexpr int kTapMaxBatch = 256;
+
+// Devices whose descriptor a worker thread is closing (key: netns path, NUL, name). Opening a
+// device of the same name waits until that close has finished: until then the kernel still has
+// the old device attached and TUNSETIFF would fail with EBUSY (a port deleted and re-added at
+// once, as `del-br` then `add-br` do).
+std::mutex g_closingMu;
+std::condition_variable g_closingCv;
+std::multiset<std::string> g_closing;
+
+std::string ClosingKey(const std::string &netns, const std::string &name) {
+  return netns + std::string(1, '\0') + name;
+}
 
 class TapDevice : public Napi::ObjectWrap<TapDevice> {
 public:
@@ -65,6 +80,12 @@ public:
       throw Napi::TypeError::New(env, "interface name must be 1-15 bytes");
     std::string netns;
     if (info.Length() > 1 && info[1].IsString()) netns = info[1].As<Napi::String>().Utf8Value();
+    netns_ = netns;
+    {
+      const std::string key = ClosingKey(netns, name_);
+      std::unique_lock<std::mutex> lk(g_closingMu);
+      g_closingCv.wait(lk, [&]() { return g_closing.count(key) == 0; });
+    }
     const char *failed = nullptr;
     int err = 0;
     struct ifreq ifr;
@@ -333,21 +354,39 @@ private:
   struct CloseReq {
     uv_work_t work;
     int fd;
+    std::string key;
   };
 
-  static void CloseInWorker(int fd, uv_loop_t *loop) {
+  static void CloseInWorker(int fd, uv_loop_t *loop, const std::string &key) {
     if (loop == nullptr) {
       close(fd);
       return;
     }
     CloseReq *r = new CloseReq;
     r->fd = fd;
+    r->key = key;
     r->work.data = r;
+    {
+      std::lock_guard<std::mutex> lk(g_closingMu);
+      g_closing.insert(key);
+    }
     int rc = uv_queue_work(
-        loop, &r->work, [](uv_work_t *w) { close(static_cast<CloseReq *>(w->data)->fd); },
+        loop, &r->work,
+        [](uv_work_t *w) {
+          CloseReq *req = static_cast<CloseReq *>(w->data);
+          close(req->fd);
+          std::lock_guard<std::mutex> lk(g_closingMu);
+          auto it = g_closing.find(req->key);
+          if (it != g_closing.end()) g_closing.erase(it);
+          g_closingCv.notify_all();
+        },
         [](uv_work_t *w, int) { delete static_cast<CloseReq *>(w->data); });
     if (rc != 0) {
       close(fd);
+      std::lock_guard<std::mutex> lk(g_closingMu);
+      auto it = g_closing.find(key);
+      if (it != g_closing.end()) g_closing.erase(it);
+      g_closingCv.notify_all();
       delete r;
     }
   }
@@ -365,7 +404,7 @@ private:
     if (fd_ >= 0) {
       uv_loop_t *loop = nullptr;
       if (async && napi_get_uv_event_loop(Env(), &loop) != napi_ok) loop = nullptr;
-      CloseInWorker(fd_, async ? loop : nullptr);
+      CloseInWorker(fd_, async ? loop : nullptr, ClosingKey(netns_, name_));
       fd_ = -1;
     }
     if (ctl_ >= 0) {
@@ -375,6 +414,7 @@ private:
   }
 
   std::string name_;
+  std::string netns_;
   int fd_ = -1;
   int ctl_ = -1;
   int lastErrno_ = 0;

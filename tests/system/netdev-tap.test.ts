@@ -139,6 +139,15 @@ if (why !== undefined) {
       if (!gone) await settle(20);
     }
     t.ok(gone, 'gone with the netdev');
+    // Closed and reopened at once (a port deleted and re-added): the reopen waits for the close
+    // running on the worker thread instead of failing with EBUSY.
+    for (let i = 0; i < 20; i++) {
+      const again = tapNetdevClass.open('tstapx', { netns: lab.ns });
+      again.close();
+    }
+    const last = tapNetdevClass.open('tstapx', { netns: lab.ns });
+    t.ok(linkExists(lab, 'tstapx'), 'reopened at once, 20 times');
+    last.close();
     d.close(); // idempotent
   });
 
