@@ -349,6 +349,11 @@ export interface NormalContext {
    * addresses (STP, LACP, LLDP, pause...) instead of dropping them (default false, as OVS).
    */
   readonly forwardBpdu?: boolean;
+  /**
+   * Bridge.flood_vlans: VLANs on which MAC learning is off (OVS's mac_learning_set_flood_vlans):
+   * nothing is learned or looked up there, so every frame floods.
+   */
+  readonly floodVlans?: ReadonlySet<number>;
 }
 
 /**
@@ -410,7 +415,8 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
   }
   const src = macFromKey(flow, W.ETH_SRC);
   const dst = macFromKey(flow, W.ETH_DST);
-  if (ctx.learn && inPort.stpLearn && !isMulticast(src)) {
+  const learning = !ctx.floodVlans?.has(vlan);
+  if (learning && ctx.learn && inPort.stpLearn && !isMulticast(src)) {
     const prev = ctx.mac.lookup(src, vlan);
     if (!prev || prev.port !== inPort.ofport) {
       ctx.mac.learn(src, vlan, inPort.ofport);
@@ -423,7 +429,7 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
     ctx.note('-> STP not in forwarding state on input port, dropping');
     return 'drop';
   }
-  if (!isMulticast(dst)) {
+  if (!isMulticast(dst) && learning) {
     const e = ctx.mac.lookup(dst, vlan);
     if (e) {
       if (e.port === inPort.ofport) {

@@ -119,6 +119,11 @@ export class Pinsched<C extends object = object> {
     this.burst = opts.burst ?? defaultBurst(this.rate);
   }
 
+  /** The configured rate (packets/s) and burst. */
+  limits(): { rate: number; burst: number } {
+    return { rate: this.rate, burst: this.burst };
+  }
+
   /** Sets rate and burst for every connection (existing buckets are reconfigured on next use). */
   configure(rate = DEFAULT_PIN_RATE, burst?: number): void {
     this.rate = rate;

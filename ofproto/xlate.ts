@@ -624,6 +624,8 @@ export class Xlate {
   bonds: NormalBonds | undefined;
   /** Bridge other_config:forward-bpdu (NORMAL forwards reserved-MAC frames when true). */
   forwardBpdu = false;
+  /** Bridge.flood_vlans (NORMAL neither learns nor looks up MACs on these VLANs). */
+  floodVlans: ReadonlySet<number> = new Set();
   private readonly clock: Clock;
   private readonly meterStates = new WeakMap<OfMeter, MeterState>();
 
@@ -1304,6 +1306,7 @@ export class Xlate {
       mac: this.mac,
       learn: ctx.side,
       forwardBpdu: this.forwardBpdu,
+      floodVlans: this.floodVlans,
       note: (text) => ctx.trace({ kind: 'note', depth, text }),
       ...(inBond && inP
         ? {

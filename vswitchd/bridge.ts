@@ -29,6 +29,7 @@ import type { ControllerConfig } from '../ofproto/connmgr.js';
 import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
 import type { PortVlan, VlanMode } from '../ofproto/normal.js';
 import { UpcallRouter } from '../ofproto/upcall.js';
+import { DEFAULT_PIN_RATE } from '../ofproto/pinsched.js';
 import { Xlate } from '../ofproto/xlate.js';
 import type { DpifNetdev } from '../datapath/dpif-netdev.js';
 import { newFrameBatch, type Netdev } from '../datapath/netdev.js';
@@ -413,6 +414,14 @@ export class BridgeReconciler {
           Number.isFinite(aging) && aging > 0 ? aging : 300,
           Number.isFinite(size) && size > 0 ? size : 2048,
         );
+        const floodVlans = (brow.data.flood_vlans?.keys ?? [])
+          .map((k) => Number(k))
+          .filter((n) => Number.isInteger(n))
+          .sort((a, b) => a - b);
+        if (floodVlans.join(',') !== [...rb.xlate.floodVlans].join(',')) {
+          rb.xlate.floodVlans = new Set(floodVlans);
+          this.router?.invalidate();
+        }
         const fwdBpdu = oc['forward-bpdu'] === 'true';
         if (rb.xlate.forwardBpdu !== fwdBpdu) {
           rb.xlate.forwardBpdu = fwdBpdu;
@@ -746,6 +755,14 @@ export class BridgeReconciler {
       list.push(cfg);
     }
     if (this.flowRestore.waiting) list.length = 0;
+    // Packet-in rate limits (Controller.controller_rate_limit/burst_limit): the bridge has one
+    // limiter, so the first controller that sets a rate decides (OVS keeps one per controller).
+    const limited = uuids(brow, 'controller')
+      .map((cu) => db.getRow('Controller', cu))
+      .find((c) => c !== undefined && int(c, 'controller_rate_limit') !== undefined);
+    const rate = limited ? int(limited, 'controller_rate_limit') : undefined;
+    const burst = limited ? int(limited, 'controller_burst_limit') : undefined;
+    rb.xlate?.pinsched.configure(rate ?? DEFAULT_PIN_RATE, burst);
     const key = JSON.stringify(list);
     if (key === rb.controllersKey) return;
     rb.controllersKey = key;
