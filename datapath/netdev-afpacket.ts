@@ -39,6 +39,7 @@ import type { FrameBatch, Netdev, NetdevClass, NetdevStats } from './netdev.js';
 import { MAX_BURST, NetdevClosedError, newNetdevStats } from './netdev.js';
 import type { NativeAddon, PacketSocket, PacketSocketOptions } from './native.js';
 import { loadNative } from './native.js';
+import { ReadinessArm } from './readiness.js';
 
 /** Options of an afpacket netdev (parsed form of the Interface.options strings). */
 export interface AfPacketOptions {
@@ -163,10 +164,7 @@ export class AfPacketNetdev implements Netdev {
   private readonly ring: Uint8Array | undefined;
   /** Scratch receive slot for {@link AfPacketNetdev.consumeSocketError}. */
   private readonly errBuf = new Uint8Array(ERR_SLOT);
-  private readable: (() => void) | undefined;
-  private armed = false;
-  private polling = false;
-  private readonly onPoll = (status?: number): void => this.pollFired(status ?? 0);
+  private readonly readiness: ReadinessArm;
   /** Called on close (the provider's registry uses it). */
   onClose: (() => void) | undefined;
 
@@ -188,6 +186,14 @@ export class AfPacketNetdev implements Netdev {
     };
     if (opts.netns !== undefined && opts.netns !== '') so.netns = netnsPath(opts.netns);
     this.sock = new this.native.PacketSocket(name, so);
+    // recvmmsg consumes a pending socket error; ringRecv never touches the socket, so with a
+    // ring the error (set when the socket was bound to a link still down, or the link went
+    // down) would stay pending and every poll would report POLLERR again: a busy loop, with
+    // frames delayed, until the next send consumed the error and was dropped for it. Consume it
+    // when the poll reports it.
+    this.readiness = new ReadinessArm(this.sock, () => {
+      if (!this.closed && this.ring !== undefined) this.consumeSocketError();
+    });
     const b = opts.rxBatch ?? MAX_BURST;
     if (!Number.isInteger(b) || b < 1 || b > this.native.constants.MAX_BATCH) {
       this.sock.close();
@@ -393,51 +399,12 @@ export class AfPacketNetdev implements Netdev {
   }
 
   private rearm(): void {
-    this.armed = this.readable !== undefined;
-    if (this.armed && !this.polling) {
-      this.polling = true;
-      this.sock.startPoll(this.onPoll);
-    }
-  }
-
-  private pollFired(status: number): void {
-    if (this.closed) return;
-    if (status < 0) {
-      // libuv stopped the handle itself (a socket error such as ENETDOWN raises POLLERR): note it,
-      // so that the next rearm starts polling again once recvBatch has consumed the error.
-      this.polling = false;
-      this.sock.stopPoll();
-      // recvmmsg consumes the error; ringRecv never touches the socket, so with a ring the
-      // error (set when the socket was bound to a link still down, or the link went down)
-      // would stay pending and every poll would report POLLERR again: a busy loop, with
-      // frames delayed, until the next send on the socket consumed the error and was dropped
-      // for it. Consume it here.
-      if (this.ring !== undefined) this.consumeSocketError();
-    }
-    const cb = this.readable;
-    if (!this.armed || cb === undefined) {
-      // Nobody waits for this edge: stop polling until recvBatch empties the queue again.
-      this.polling = false;
-      this.sock.stopPoll();
-      return;
-    }
-    this.armed = false;
-    cb();
+    this.readiness.rearm();
   }
 
   onReadable(cb: (() => void) | undefined): void {
     this.check();
-    this.readable = cb;
-    if (cb === undefined) {
-      this.armed = false;
-      if (this.polling) {
-        this.polling = false;
-        this.sock.stopPoll();
-      }
-      return;
-    }
-    // Registration counts as an edge: frames already waiting are announced.
-    this.rearm();
+    this.readiness.set(cb);
   }
 
   sendBatch(batch: FrameBatch): number {
@@ -471,9 +438,7 @@ export class AfPacketNetdev implements Netdev {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.readable = undefined;
-    this.armed = false;
-    this.polling = false;
+    this.readiness.reset();
     this.sock.close();
     this.onClose?.();
   }

@@ -25,6 +25,7 @@ import {
   type NetdevStats,
 } from './netdev.js';
 import { loadNative, type TapDevice } from './native.js';
+import { ReadinessArm } from './readiness.js';
 
 const cTxDown = counter('netdev_tap_tx_down', 'netdev', 'frames dropped sending to a TAP device');
 const cTxTooBig = counter(
@@ -56,10 +57,7 @@ export class TapNetdev implements Netdev {
   private rxBuf: Uint8Array;
   private readonly offs = new Int32Array(MAX_BURST);
   private readonly lens = new Int32Array(MAX_BURST);
-  private readable: (() => void) | undefined;
-  private armed = false;
-  private polling = false;
-  private readonly onPoll = (): void => this.pollFired();
+  private readonly readiness: ReadinessArm;
   private readonly one = newFrameBatch(1);
   /** Called on close (the provider's registry uses it). */
   onClose: (() => void) | undefined;
@@ -74,6 +72,7 @@ export class TapNetdev implements Netdev {
   ) {
     const path = netns === undefined || netns === '' ? undefined : netnsFile(netns);
     this.dev = new (loadNative().TapDevice)(name, path);
+    this.readiness = new ReadinessArm(this.dev);
     this.slotSize = slotSizeFor(this.dev.getMtu());
     this.rxBuf = new Uint8Array(MAX_BURST * this.slotSize);
   }
@@ -167,37 +166,12 @@ export class TapNetdev implements Netdev {
   }
 
   private rearm(): void {
-    this.armed = this.readable !== undefined;
-    if (this.armed && !this.polling) {
-      this.polling = true;
-      this.dev.startPoll(this.onPoll);
-    }
-  }
-
-  private pollFired(): void {
-    if (this.closed) return;
-    const cb = this.readable;
-    if (!this.armed || cb === undefined) {
-      this.polling = false;
-      this.dev.stopPoll();
-      return;
-    }
-    this.armed = false;
-    cb();
+    this.readiness.rearm();
   }
 
   onReadable(cb: (() => void) | undefined): void {
     this.check();
-    this.readable = cb;
-    if (cb === undefined) {
-      this.armed = false;
-      if (this.polling) {
-        this.polling = false;
-        this.dev.stopPoll();
-      }
-      return;
-    }
-    this.rearm();
+    this.readiness.set(cb);
   }
 
   sendBatch(batch: FrameBatch): number {
@@ -253,9 +227,7 @@ export class TapNetdev implements Netdev {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.readable = undefined;
-    this.armed = false;
-    this.polling = false;
+    this.readiness.reset();
     this.dev.close();
     this.onClose?.();
   }
