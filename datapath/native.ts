@@ -178,6 +178,14 @@ export interface NativeAddon {
    * namespace file `netns` when given (the device and its control socket live there).
    */
   readonly TapDevice: new (name: string, netns?: string) => TapDevice;
+  /**
+   * Blocks in poll(2) until one of the first `count` descriptors of `fds` is readable (or
+   * failed), `timeoutMs` passes (-1: forever) or a signal arrives. Sets `ready[i]` to 1 for each
+   * such descriptor, 0 otherwise, and returns how many there are (0 on timeout or EINTR). Meant
+   * for a datapath worker thread, whose event loop is not involved; never call it on the main
+   * thread.
+   */
+  waitReadable(fds: Int32Array, count: number, timeoutMs: number, ready: Uint8Array): number;
   /** Constants. */
   readonly constants: NativeConstants;
   /** Version of this interface; bumped on incompatible changes. */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -743,7 +744,44 @@ private:
   struct iovec txiov_[kMaxBatch];
 };
 
+// waitReadable(fds: Int32Array, count, timeoutMs, ready: Uint8Array): blocks in poll(2) until
+// one of the first `count` descriptors is readable, the timeout passes (-1: forever) or a
+// signal arrives; sets ready[i] to 1 for each readable (or failed) descriptor and returns how
+// many there are (0 on timeout or EINTR). For a datapath worker thread, whose event loop is
+// not involved: the caller wakes it by making one of the descriptors readable.
+Napi::Value WaitReadable(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsNumber() ||
+      !info[2].IsNumber() || !info[3].IsTypedArray())
+    throw Napi::TypeError::New(env, "waitReadable(fds, count, timeoutMs, ready)");
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  Napi::Uint8Array ready = info[3].As<Napi::Uint8Array>();
+  int count = info[1].As<Napi::Number>().Int32Value();
+  int timeout = info[2].As<Napi::Number>().Int32Value();
+  if (count < 0 || count > 1024 || static_cast<size_t>(count) > fds.ElementLength() ||
+      static_cast<size_t>(count) > ready.ElementLength())
+    throw Napi::RangeError::New(env, "waitReadable: count out of range");
+  struct pollfd pfd[1024];
+  for (int i = 0; i < count; i++) {
+    pfd[i].fd = fds[i];
+    pfd[i].events = POLLIN;
+    pfd[i].revents = 0;
+  }
+  int n = poll(pfd, static_cast<nfds_t>(count), timeout);
+  if (n < 0) {
+    if (errno == EINTR) n = 0;
+    else throw ErrnoError(env, errno, "poll", "waitReadable");
+  }
+  int k = 0;
+  for (int i = 0; i < count; i++) {
+    ready[i] = pfd[i].revents != 0 ? 1 : 0;
+    if (pfd[i].revents != 0) k++;
+  }
+  return Napi::Number::New(env, k);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("waitReadable", Napi::Function::New<WaitReadable>(env, "waitReadable"));
   exports.Set("PacketSocket", PacketSocket::Define(env));
   exports.Set("TapDevice", DefineTapDevice(env));
   Napi::Object c = Napi::Object::New(env);
