@@ -769,8 +769,13 @@ export class BridgeReconciler {
     await rb.ofproto.setControllers(list);
   }
 
-  /** Appends Controller status updates (is_connected, role, status) that differ from the DB. */
-  private writeStatus(updates: Json[]): void {
+  /**
+   * Appends Controller status updates (is_connected, role, status) that differ from the DB.
+   * status:sec_since_connect/sec_since_disconnect are recomputed when `withTimes` (the stats
+   * tick) or when the connection state changes; otherwise the values in the DB are kept, so the
+   * ticking seconds alone never cost a commit every second.
+   */
+  private writeStatus(updates: Json[], withTimes = false): void {
     const db = this.opts.db;
     for (const rb of this.bridges.values()) {
       const brow = db.getRow('Bridge', rb.uuid);
@@ -786,8 +791,18 @@ export class BridgeReconciler {
         const role = s.isConnected ? s.role : undefined;
         if (str(c, 'role') !== role) row.role = optJson(role);
         const status: Record<string, string> = { state: s.state };
+        const dbStatus = smap(c, 'status');
+        const times = withTimes || dbStatus.state !== s.state;
+        for (const [k, v] of [
+          ['sec_since_connect', s.secSinceConnect],
+          ['sec_since_disconnect', s.secSinceDisconnect],
+        ] as const) {
+          if (v === undefined) continue;
+          const old = dbStatus[k];
+          status[k] = times || old === undefined ? String(Math.max(0, v)) : old;
+        }
         if (s.lastError) status.last_error = s.lastError;
-        if (JSON.stringify(smap(c, 'status')) !== JSON.stringify(sortKeys(status)))
+        if (JSON.stringify(dbStatus) !== JSON.stringify(sortKeys(status)))
           row.status = mapJson(status);
         if (Object.keys(row).length > 0) updates.push(update('Controller', c.uuid, row));
       }
@@ -798,10 +813,10 @@ export class BridgeReconciler {
     if (this.stopped) return;
     this.statusTimer = this.opts.clock.setTimeout(() => {
       const updates: Json[] = [];
-      this.writeStatus(updates);
+      this.ticks++;
+      this.writeStatus(updates, this.ticks % STATS_EVERY_TICKS === 0);
       this.writeProtocolStatus(updates);
       this.pollLinks(updates);
-      this.ticks++;
       if (this.ticks % STATS_EVERY_TICKS === 0) this.writeStatistics(updates);
       if (updates.length > 0) this.commit(updates);
       this.armStatus();
