@@ -98,10 +98,8 @@ export function formatOfAction(a: Action): string {
   switch (a.type) {
     case 'OUTPUT':
       if (a.port === OFPP.CONTROLLER) return `CONTROLLER:${a.maxLen}`;
-      if (a.port >= OFPP.MAX) {
-        const n = RESERVED[a.port] ?? String(a.port);
-        return a.port === OFPP.LOCAL ? `output:${n}` : n;
-      }
+      // Reserved ports print bare (`LOCAL`, `IN_PORT`, `NORMAL`), as OVS's format_OUTPUT does.
+      if (a.port >= OFPP.MAX) return RESERVED[a.port] ?? String(a.port);
       return `output:${a.port}`;
     case 'GROUP':
       return `group:${a.groupId}`;

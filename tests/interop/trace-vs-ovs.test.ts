@@ -103,6 +103,7 @@ t.test('ofproto/trace: rule lines and datapath actions equal OVS 3.1', async (t)
     ['add-group', 'group_id=3,type=ff,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2'],
     ['add-flow', 'table=0,priority=100,ip,nw_src=10.0.0.0/24,actions=output:1'],
     ['add-flow', 'table=0,priority=90,in_port=4,actions=NORMAL'],
+    ['add-flow', 'table=0,priority=85,in_port=3,dl_type=0x88b5,actions=LOCAL'],
     ['add-flow', 'table=0,priority=80,in_port=2,actions=output:1,output:2,IN_PORT,output:9'],
     ['add-flow', 'table=0,priority=10,actions=goto_table:1'],
     ['add-flow', 'table=1,priority=10,tcp,tp_dst=80,actions=set_field:10.0.0.9->ip_dst,output:2'],
@@ -137,6 +138,7 @@ t.test('ofproto/trace: rule lines and datapath actions equal OVS 3.1', async (t)
 
   const flows = [
     'in_port=3,ip,nw_src=10.0.0.5',
+    'in_port=3,dl_type=0x88b5',
     'in_port=3,tcp,nw_src=10.1.0.1,nw_dst=10.2.0.2,tp_dst=80',
     'in_port=1,tcp,nw_src=10.1.0.1,nw_ttl=64,tp_dst=81',
     'in_port=1,tcp,nw_src=10.1.0.1,nw_ttl=1,tp_dst=81',
