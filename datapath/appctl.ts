@@ -58,10 +58,19 @@ function ufid(id: number): string {
   return `00000000-0000-0000-0000-${h}`;
 }
 
-/** One `dpctl/dump-flows` line (without newline). `verbose` = `-m`. */
-export function formatDpFlow(dp: DpifNetdev, f: DpFlowInfo, now: number, verbose = false): string {
+/**
+ * One `dpctl/dump-flows` line (without newline). `verbose` = `-m`; `withNames` prints port
+ * names instead of numbers (`--names`; by default with `-m`, as OVS does).
+ */
+export function formatDpFlow(
+  dp: DpifNetdev,
+  f: DpFlowInfo,
+  now: number,
+  verbose = false,
+  withNames = verbose,
+): string {
   const names = new Map(dp.ports().map((p) => [p.port, p.name]));
-  const pn = verbose ? (n: number): string | undefined => names.get(n) : undefined;
+  const pn = withNames ? (n: number): string | undefined => names.get(n) : undefined;
   let s = verbose ? `ufid:${ufid(f.id)}, ` : '';
   s += formatOdpKey(f.key, f.mask, pn);
   s += `, packets:${f.packets}, bytes:${f.bytes}, used:${formatUsed(f.used, now)}`;

@@ -14,6 +14,7 @@ import { registerDatapathCommands } from '../datapath/appctl.js';
 import { DpifNetdev } from '../datapath/dpif-netdev.js';
 import { nativeAvailable } from '../datapath/native.js';
 import { registerOfprotoCommands } from '../ofproto/appctl.js';
+import { registerDpifCommands } from '../ofproto/dpif-appctl.js';
 import { BridgeReconciler } from './bridge.js';
 import { ManagerSync } from './managers.js';
 import { InProcessReplica, type OvsdbReplica } from './replica.js';
@@ -136,11 +137,13 @@ export class BridgeComponent implements DaemonComponent {
     for (const m of PROTOCOL_MODULES)
       m.commands?.(d.registry, () => reconciler.protocolsOf(m.name));
     registerDatapathCommands(d.registry, { datapaths: () => [dpif] });
-    registerOfprotoCommands(d.registry, {
-      get: (n) => reconciler.xlateOf(n),
+    const bridgeDir = {
+      get: (n: string) => reconciler.xlateOf(n),
       names: () =>
         [...reconciler.bridges.keys()].filter((n) => reconciler.xlateOf(n) !== undefined).sort(),
-    });
+    };
+    registerOfprotoCommands(d.registry, bridgeDir);
+    registerDpifCommands(d.registry, dpif, bridgeDir);
     await reconciler.start();
     await replica.start();
     dpif.start();
