@@ -6,17 +6,59 @@
  * key, so the datapath can install a megaflow that is as wide as is correct: every packet that
  * agrees with the looked-up one on those bits gets the same rule.
  *
- * Versioning: each rule is visible in versions [addedIn, removedIn). A batch (bundle) adds its
- * rules at version V+1 and retires replaced ones at V+1, then publishes V+1 at once; lookups at
- * version V never see half a batch.
+ * Staged lookup (OVS's idea): a subtable's mask is split into up to four stages over the flow-key
+ * words ({@link STAGE_OF_WORD}: metadata, L2, L3, L4). For every stage but the last the subtable
+ * keeps the set of its rules' masked prefixes (the hash of the masked words of that stage and
+ * all earlier ones). A lookup checks the stages in order and, as soon as no rule of the subtable
+ * can agree with the packet on the prefix, un-wildcards only the words consulted so far and
+ * moves on: a rule on `tcp_dst` with an `in_port` mismatch leaves `tcp_dst` wildcarded.
+ *
+ * Versioning (OVS's cls_rule versions): each rule is visible in versions [addedIn, removedIn).
+ * {@link Classifier.insert} with a version makes a rule visible from that version,
+ * {@link Classifier.retire} makes it invisible from a version, lookups take a version (default:
+ * the classifier's published {@link Classifier.version}) and {@link Classifier.publish} advances
+ * it. A batch (bundle) adds its rules at version V+1 and retires replaced ones at V+1, then
+ * publishes V+1 at once; lookups at version V never see half a batch. Retired rules stay stored
+ * until their owner removes them ({@link Classifier.remove}); staged changes are discarded by
+ * removing the added rules and {@link Classifier.restore}-ing the retired ones.
  */
-import { FLOW_KEY_WORDS, hashKey, type FlowKey } from '../lib/packet/flow-key.js';
+import { FLOW_KEY_WORDS, W, hashKey, type FlowKey } from '../lib/packet/flow-key.js';
 
 /**
  * The highest version; a rule with removedIn = VERSION_MAX is live forever. 2^30 − 1 keeps it a
  * small integer for V8 (stored inline in every rule instead of as a boxed heap number).
  */
 export const VERSION_MAX = 0x3fffffff;
+
+/** The lookup stages, in the order a lookup checks them. */
+export const STAGES = ['metadata', 'l2', 'l3', 'l4'] as const;
+
+/** A lookup stage (see {@link STAGES}). */
+export type Stage = (typeof STAGES)[number];
+
+/** First word (inclusive) and last word (exclusive) of each group of the flow-key layout. */
+const STAGE_RANGES: readonly (readonly [Stage, number, number])[] = [
+  // in_port, in_phy_port, metadata, tunnel_id, recirc_id, dp_hash, skb_priority, pkt_mark
+  ['metadata', W.IN_PORT, W.ETH_DST],
+  // eth_dst, eth_src, eth_type, VLANs, MPLS
+  ['l2', W.ETH_DST, W.NW_SRC],
+  ['l2', W.PBB_ISID, W.PBB_ISID + 1],
+  // IPv4/IPv6 addresses, flow label, proto/tos/ttl/frag (as OVS: nd_target, arp_sha/tha and
+  // tcp_flags belong to L3)
+  ['l3', W.NW_SRC, W.TP],
+  ['l3', W.TCP_FLAGS, W.PBB_ISID],
+  // tp_src, tp_dst
+  ['l4', W.TP, W.TCP_FLAGS],
+];
+
+/** The stage (index into {@link STAGES}) of every flow-key word. */
+export const STAGE_OF_WORD: Uint8Array = (() => {
+  const out = new Uint8Array(FLOW_KEY_WORDS).fill(255);
+  for (const [stage, from, to] of STAGE_RANGES)
+    for (let i = from; i < to; i++) out[i] = STAGES.indexOf(stage);
+  if (out.includes(255)) throw new Error('classifier: a flow-key word has no stage');
+  return out;
+})();
 
 /** A classifier rule. `key` holds the match values already ANDed with `mask`. */
 export interface ClsRule<T> {
@@ -39,8 +81,30 @@ export interface ClsRule<T> {
 
 interface Subtable<T> {
   mask: FlowKey;
-  /** Words of the mask that are non-zero (only those are hashed and compared). */
+  /**
+   * Words of the mask that are non-zero (only those are hashed and compared), grouped by stage
+   * in stage order.
+   */
   words: Uint8Array;
+  /**
+   * For every stage but the last non-empty one: the index in {@link words} where it ends (the
+   * prefix a stage check hashes is `words[0 .. stageEnds[s])`).
+   */
+  stageEnds: Uint8Array;
+  /**
+   * Per stage of {@link stageEnds}, when the subtable's rules have several distinct prefixes
+   * there: masked-prefix hash → number of rules with that prefix; else undefined (see
+   * {@link stageSole}).
+   */
+  stageSets: (Map<number, number> | undefined)[];
+  /**
+   * Per stage of {@link stageEnds}: the prefix hash when all of the subtable's rules share one
+   * (the common case: every rule agrees on eth_type; no map to maintain or probe then), else
+   * 0.5 (never a hash).
+   */
+  stageSole: number[];
+  /** Per stage of {@link stageEnds}: the number of rules with {@link stageSole}'s prefix. */
+  stageSoleCount: number[];
   /** Hash of the mask (the subtable's key in {@link Classifier}). */
   maskHash: number;
   /**
@@ -55,21 +119,122 @@ interface Subtable<T> {
   priorities: Map<number, number>;
 }
 
+/** Not a 32-bit hash: marks a stage set without a sole member. */
+const NO_SOLE = 0.5;
+
 function sameMask(a: FlowKey, b: FlowKey): boolean {
   for (let i = 0; i < FLOW_KEY_WORDS; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-const scratch = new Uint32Array(FLOW_KEY_WORDS);
+// murmur3-style mixing, incremental so that a stage check extends the previous stage's hash.
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
 
+/** Finalises a hash of `n` words; signed, so that Map keys stay small integers. */
+function fin(h: number, n: number): number {
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
+/** Hash of the masked words of `key` over the whole subtable mask. */
 function hashMaskedWords(key: FlowKey, st: { mask: FlowKey; words: Uint8Array }): number {
   const w = st.words;
+  const m = st.mask;
+  let h = 0;
   for (let i = 0; i < w.length; i++) {
     const j = w[i]!;
-    scratch[i] = key[j]! & st.mask[j]!;
+    h = mix(h, key[j]! & m[j]!);
   }
-  // Signed, so that Map keys stay small integers instead of heap numbers.
-  return hashKey(scratch, w.length) | 0;
+  return fin(h, w.length);
+}
+
+/** Prefix hashes of the stages of the last {@link hashStages} call. */
+const stageHashes = new Int32Array(STAGES.length);
+
+/**
+ * {@link hashMaskedWords} of `key` that also leaves the hash of every stage prefix in
+ * {@link stageHashes} (one pass over the words for both).
+ */
+function hashStages<T>(st: Subtable<T>, key: FlowKey): number {
+  const w = st.words;
+  const m = st.mask;
+  let h = 0;
+  let i = 0;
+  for (let s = 0; s < st.stageEnds.length; s++) {
+    const end = st.stageEnds[s]!;
+    for (; i < end; i++) {
+      const j = w[i]!;
+      h = mix(h, key[j]! & m[j]!);
+    }
+    stageHashes[s] = fin(h, end);
+  }
+  for (; i < w.length; i++) {
+    const j = w[i]!;
+    h = mix(h, key[j]! & m[j]!);
+  }
+  return fin(h, w.length);
+}
+
+/**
+ * Adds (`d` = 1) or drops (`d` = −1) a rule's prefixes, left in {@link stageHashes} by
+ * {@link hashStages}, in the subtable's stage sets.
+ */
+function countStages<T>(st: Subtable<T>, d: 1 | -1): void {
+  for (let s = 0; s < st.stageEnds.length; s++) {
+    const ph = stageHashes[s]!;
+    const set = st.stageSets[s];
+    if (set === undefined) {
+      // One prefix so far (or none: a subtable being filled or emptied).
+      const c = st.stageSoleCount[s]!;
+      if (c === 0) {
+        st.stageSole[s] = ph;
+        st.stageSoleCount[s] = 1;
+      } else if (ph === st.stageSole[s]) {
+        st.stageSoleCount[s] = c + d;
+      } else {
+        // A second prefix (only ever on insert: a removed rule's prefix is the sole one).
+        st.stageSets[s] = new Map([
+          [st.stageSole[s]!, c],
+          [ph, 1],
+        ]);
+        st.stageSole[s] = NO_SOLE;
+        st.stageSoleCount[s] = 0;
+      }
+      continue;
+    }
+    const n = (set.get(ph) ?? 0) + d;
+    if (n > 0) set.set(ph, n);
+    else {
+      set.delete(ph);
+      if (set.size === 1) {
+        // Back to a single prefix.
+        const [only, count] = set.entries().next().value!;
+        st.stageSole[s] = only;
+        st.stageSoleCount[s] = count;
+        st.stageSets[s] = undefined;
+      }
+    }
+  }
+}
+
+/** ORs the mask's words `words[0 .. end)` into `wc`. */
+function unwildcard(wc: FlowKey, words: Uint8Array, mask: FlowKey, end: number): void {
+  for (let i = 0; i < end; i++) {
+    const j = words[i]!;
+    wc[j]! |= mask[j]!;
+  }
 }
 
 /** A classifier over {@link FlowKey}s. */
@@ -83,6 +248,7 @@ export class Classifier<T> {
   private order: Subtable<T>[] = [];
   private orderDirty = false;
   private n = 0;
+  private current = 0;
 
   /** Number of rules stored (visible or not). */
   get size(): number {
@@ -92,6 +258,36 @@ export class Classifier<T> {
   /** Number of distinct masks. */
   get subtableCount(): number {
     return this.nSubtables;
+  }
+
+  /** The published version: what lookups, {@link findExact} and {@link rules} see by default. */
+  get version(): number {
+    return this.current;
+  }
+
+  /**
+   * Makes `version` the published version, in one step: every rule inserted at or before it
+   * becomes visible and every rule retired at or before it invisible. Versions never go back
+   * (except through {@link rebaseVersions}); `version` must be below {@link VERSION_MAX}.
+   */
+  publish(version: number): void {
+    if (version < this.current || version >= VERSION_MAX)
+      throw new RangeError(`classifier: cannot publish version ${version} (at ${this.current})`);
+    this.current = version;
+  }
+
+  /**
+   * Renumbers every stored rule to version 0 and publishes 0 (for an owner whose version counter
+   * nears {@link VERSION_MAX}). Precondition: nothing is staged, i.e. every stored rule is
+   * visible at the published version and was not retired.
+   */
+  rebaseVersions(): void {
+    for (const r of this.rules()) {
+      if (r.addedIn > this.current || r.removedIn !== VERSION_MAX)
+        throw new Error('classifier: rebase with staged changes');
+      r.addedIn = 0;
+    }
+    this.current = 0;
   }
 
   private findSubtable(mask: FlowKey, h: number): Subtable<T> | undefined {
@@ -114,22 +310,46 @@ export class Classifier<T> {
     return st;
   }
 
-  /** Inserts a rule (its `key` must already be masked). */
-  insert(rule: ClsRule<T>): void {
+  private newSubtable(mask: FlowKey, mh: number): Subtable<T> {
+    const words: number[] = [];
+    for (let s = 0; s < STAGES.length; s++)
+      for (let i = 0; i < FLOW_KEY_WORDS; i++)
+        if (mask[i] !== 0 && STAGE_OF_WORD[i] === s) words.push(i);
+    // A stage ends where the next word belongs to a later stage; the last stage needs no set
+    // (the buckets are its check).
+    const ends: number[] = [];
+    for (let k = 1; k < words.length; k++)
+      if (STAGE_OF_WORD[words[k]!] !== STAGE_OF_WORD[words[k - 1]!]) ends.push(k);
+    return {
+      mask,
+      maskHash: mh,
+      words: Uint8Array.from(words),
+      stageEnds: Uint8Array.from(ends),
+      stageSets: ends.map(() => undefined),
+      stageSole: ends.map(() => NO_SOLE),
+      stageSoleCount: ends.map(() => 0),
+      buckets: new Map(),
+      maxPriority: -1,
+      count: 0,
+      priorities: new Map(),
+    };
+  }
+
+  /**
+   * Inserts a rule (its `key` must already be masked). With `version`, the rule becomes visible
+   * from that version on (`addedIn = version`, `removedIn = VERSION_MAX`); without, its own
+   * `addedIn`/`removedIn` stand. Visibility is decided at lookup time: inserting at a version
+   * above the published one stages the rule.
+   */
+  insert(rule: ClsRule<T>, version?: number): void {
+    if (version !== undefined) {
+      rule.addedIn = version;
+      rule.removedIn = VERSION_MAX;
+    }
     let st = this.subtableOf(rule.mask);
     if (!st) {
       const mh = hashKey(rule.mask) | 0;
-      const words: number[] = [];
-      for (let i = 0; i < FLOW_KEY_WORDS; i++) if (rule.mask[i] !== 0) words.push(i);
-      st = {
-        mask: rule.mask,
-        maskHash: mh,
-        words: Uint8Array.from(words),
-        buckets: new Map(),
-        maxPriority: -1,
-        count: 0,
-        priorities: new Map(),
-      };
+      st = this.newSubtable(rule.mask, mh);
       const l = this.subtables.get(mh);
       if (l) l.push(st);
       else this.subtables.set(mh, [st]);
@@ -139,7 +359,8 @@ export class Classifier<T> {
     } else if (rule.mask !== st.mask) {
       rule.mask = st.mask;
     }
-    const h = hashMaskedWords(rule.key, st);
+    const h = hashStages(st, rule.key);
+    if (st.stageEnds.length > 0) countStages(st, 1);
     const b = st.buckets.get(h);
     if (b === undefined) {
       st.buckets.set(h, rule);
@@ -159,11 +380,25 @@ export class Classifier<T> {
     this.n++;
   }
 
-  /** Removes a rule (by identity). Returns true if it was present. */
+  /**
+   * Makes a stored rule invisible from `version` on (`removedIn = version`) without removing it:
+   * lookups at earlier versions still see it. The owner removes it for good with {@link remove}
+   * once no lookup can use an earlier version, or undoes this with {@link restore}.
+   */
+  retire(rule: ClsRule<T>, version: number): void {
+    rule.removedIn = version;
+  }
+
+  /** Undoes {@link retire}: the rule is visible again in every version from its `addedIn`. */
+  restore(rule: ClsRule<T>): void {
+    rule.removedIn = VERSION_MAX;
+  }
+
+  /** Removes a rule (by identity) for good, whatever its versions. Returns true if it was present. */
   remove(rule: ClsRule<T>): boolean {
     const st = this.subtableOf(rule.mask);
     if (!st) return false;
-    const h = hashMaskedWords(rule.key, st);
+    const h = hashStages(st, rule.key);
     const b = st.buckets.get(h);
     if (b === undefined) return false;
     if (Array.isArray(b)) {
@@ -175,6 +410,7 @@ export class Classifier<T> {
       if (b !== rule) return false;
       st.buckets.delete(h);
     }
+    if (st.stageEnds.length > 0) countStages(st, -1);
     st.count--;
     this.n--;
     const left = (st.priorities.get(rule.priority) ?? 1) - 1;
@@ -207,15 +443,45 @@ export class Classifier<T> {
   }
 
   /**
-   * The highest-priority rule visible at `version` that matches `key`, or undefined. Every mask
-   * bit the search depended on is ORed into `wc` (when given): the bits of each subtable probed.
+   * The highest-priority rule visible at `version` (default: the published one) that matches
+   * `key`, or undefined. Every mask bit the search depended on is ORed into `wc` (when given):
+   * for each subtable probed, the words of the stages it checked (all of them when the packet
+   * got past every stage check), so that every packet agreeing with `key` on the bits of `wc`
+   * gets the same result.
    */
-  lookup(key: FlowKey, version = 0, wc?: FlowKey): ClsRule<T> | undefined {
+  lookup(key: FlowKey, version: number = this.current, wc?: FlowKey): ClsRule<T> | undefined {
     let best: ClsRule<T> | undefined;
-    for (const st of this.sorted()) {
+    const order = this.sorted();
+    subtables: for (let o = 0; o < order.length; o++) {
+      const st = order[o]!;
       if (best && st.maxPriority <= best.priority) break;
-      if (wc) for (let i = 0; i < st.words.length; i++) wc[st.words[i]!]! |= st.mask[st.words[i]!]!;
-      const b = st.buckets.get(hashMaskedWords(key, st));
+      const words = st.words;
+      const mask = st.mask;
+      const ends = st.stageEnds;
+      let h = 0;
+      let i = 0;
+      for (let s = 0; s < ends.length; s++) {
+        const end = ends[s]!;
+        for (; i < end; i++) {
+          const j = words[i]!;
+          h = mix(h, key[j]! & mask[j]!);
+        }
+        const ph = fin(h, end);
+        if (ph !== st.stageSole[s]) {
+          const set = st.stageSets[s];
+          if (set === undefined || !set.has(ph)) {
+            // No rule of this subtable agrees with the packet on this prefix.
+            if (wc) unwildcard(wc, words, mask, end);
+            continue subtables;
+          }
+        }
+      }
+      for (; i < words.length; i++) {
+        const j = words[i]!;
+        h = mix(h, key[j]! & mask[j]!);
+      }
+      if (wc) unwildcard(wc, words, mask, words.length);
+      const b = st.buckets.get(fin(h, words.length));
       if (b === undefined) continue;
       if (!Array.isArray(b)) {
         if (best && b.priority <= best.priority) continue;
@@ -235,8 +501,16 @@ export class Classifier<T> {
     return best;
   }
 
-  /** The rule with exactly this masked key, mask and priority visible at `version`. */
-  findExact(key: FlowKey, mask: FlowKey, priority: number, version = 0): ClsRule<T> | undefined {
+  /**
+   * The rule with exactly this masked key, mask and priority visible at `version` (default: the
+   * published one).
+   */
+  findExact(
+    key: FlowKey,
+    mask: FlowKey,
+    priority: number,
+    version: number = this.current,
+  ): ClsRule<T> | undefined {
     const st = this.subtableOf(mask);
     if (!st) return undefined;
     const b = st.buckets.get(hashMaskedWords(key, st));
@@ -261,15 +535,24 @@ export class Classifier<T> {
     return undefined;
   }
 
-  /** Every stored rule (any version), in no particular order. */
-  *rules(): IterableIterator<ClsRule<T>> {
+  /**
+   * The rules visible at `version`, or every stored rule (any version) when `version` is
+   * undefined; in no particular order, but the same order for the same contents.
+   */
+  *rules(version?: number): IterableIterator<ClsRule<T>> {
     for (const l of this.subtables.values())
       for (const st of l)
         for (const b of st.buckets.values()) {
-          if (Array.isArray(b)) yield* b;
-          else yield b;
+          if (Array.isArray(b)) {
+            for (const r of b) if (version === undefined || visibleAt(r, version)) yield r;
+          } else if (version === undefined || visibleAt(b, version)) yield b;
         }
   }
+}
+
+/** True when `r` is visible at `version` (`addedIn <= version < removedIn`). */
+export function visibleAt(r: { addedIn: number; removedIn: number }, version: number): boolean {
+  return r.addedIn <= version && version < r.removedIn;
 }
 
 /** True when `key` agrees with the rule on every bit of the rule's mask. */

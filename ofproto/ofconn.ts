@@ -411,7 +411,9 @@ export class Ofconn extends EventEmitter {
       }
       throw e;
     }
-    for (const m of msgs) this.inbox.push(Buffer.from(m));
+    // No copy: a message shares the socket's chunk, which nothing else writes to. Handlers keep
+    // decoded copies, never `raw` (a part of a multipart request held for later is copied).
+    for (const m of msgs) this.inbox.push(m);
     this.pump();
   }
 
@@ -521,7 +523,7 @@ export class Ofconn extends EventEmitter {
           this.partialMultipart.delete(msg.xid);
           this.sendError(new OfpError('OFPBRC_MULTIPART_REQUEST_TIMEOUT'), h.raw);
         }, MULTIPART_REQUEST_TIMEOUT_MS);
-        this.partialMultipart.set(msg.xid, { parts: [msg], raw, timer });
+        this.partialMultipart.set(msg.xid, { parts: [msg], raw: Buffer.from(raw), timer });
       }
       return undefined;
     }

@@ -7,10 +7,15 @@
  * kbps/pktps, burst), flow/aggregate/table/group/meter statistics, table features, and ONF
  * bundles committed atomically.
  *
- * Atomicity: every modifying request runs as a transaction with an undo log; a failing message
- * (or any failing message of a bundle) rolls back everything the transaction did, and the
- * notifications it produced (FLOW_REMOVED) are sent only after it commits. A commit runs inside
- * one event-loop turn, so no packet lookup can observe half of it.
+ * Atomicity: every modifying request (a flow-mod, or all the messages of a bundle) runs as one
+ * transaction staged at the next classifier version (ofproto/classifier.ts): added rules are
+ * inserted at version V+1, deleted and replaced ones retired at V+1, MODIFY's new instructions
+ * are kept aside, and lookups and dumps keep using the published version V until the commit
+ * publishes V+1 in one assignment, applies the modifications, then removes the retired rules for
+ * good. A failing message (or any failing message of a bundle) discards the staged rules
+ * (removes the added ones, restores the retired ones, forgets the modifications); groups and
+ * meters, which are not versioned, are rolled back through a small undo log. The notifications a transaction produced (FLOW_REMOVED, rule and meter changes) are
+ * sent only after it commits.
  *
  * Packet forwarding (xlate, packet-out execution, NORMAL) is not here: {@link PipelineHooks}
  * lets the bridge plug packet-out in, and {@link OpenFlowPipeline.lookup} serves xlate.
@@ -39,18 +44,26 @@ import {
   type MessageOf,
   type OfpMessage,
 } from '../openflow/messages.js';
-import type {
-  FlowStats,
-  GroupStats,
-  MeterConfig,
-  MeterStats,
-  MultipartReplyBody,
-  TableStats,
+import {
+  streamReplyParts,
+  type FlowStats,
+  type GroupStats,
+  type MeterConfig,
+  type MeterStats,
+  type MultipartReplyBody,
+  type TableStats,
 } from '../openflow/multipart.js';
 import { OXM_FIELDS, type Match } from '../openflow/oxm.js';
 import type { Bucket, MeterBand } from '../openflow/structs.js';
 import type { TableFeatures } from '../openflow/table-features.js';
-import { Classifier, VERSION_MAX, coveredBy, overlaps, type ClsRule } from './classifier.js';
+import {
+  Classifier,
+  VERSION_MAX,
+  coveredBy,
+  overlaps,
+  visibleAt,
+  type ClsRule,
+} from './classifier.js';
 import { matchToMasked } from './match.js';
 import type { Ofconn } from './ofconn.js';
 import { N_TABLES, type OfPipeline } from './ofproto.js';
@@ -146,7 +159,22 @@ export interface PipelineHooks {
    * match and priority) is reported as a remove of the old rule then an add of the new one.
    */
   ruleChanged?(op: RuleChangeOp, rule: OfRule): void;
+  /**
+   * Called once per meter added, modified or deleted, after the change is committed (never for
+   * a rolled-back change), before {@link changed}: the bridge programs its datapath meter. For
+   * `modify`, `meter` already carries the new flags and bands.
+   */
+  meterChanged?(op: MeterChangeOp, meter: OfMeter): void;
+  /**
+   * Folds what the datapath counted for `meter` since the last call into its packetInCount,
+   * byteInCount and bandCounts. Called before those are read (meter statistics) and before a
+   * modification resets the band counters; must not throw or change the pipeline.
+   */
+  meterSync?(meter: OfMeter): void;
 }
+
+/** What happened to a meter, as {@link PipelineHooks.meterChanged} reports it. */
+export type MeterChangeOp = 'add' | 'modify' | 'delete';
 
 /** What happened to a rule, as {@link PipelineHooks.ruleChanged} reports it. */
 export type RuleChangeOp = 'add' | 'remove' | 'modify';
@@ -160,6 +188,19 @@ interface Table {
 }
 
 interface Txn {
+  /** The version the transaction stages its flow changes at (published by its commit). */
+  version: number;
+  /** Rules inserted at {@link version}: counted on commit, removed on discard. */
+  added: OfRule[];
+  /** Rules retired at {@link version}: removed for good on commit, restored on discard. */
+  retired: OfRule[];
+  /**
+   * MODIFY's new instructions per rule (and whether to reset its counters), applied to the rule
+   * on commit: until then lookups see the old ones, and later messages of the transaction the
+   * new ones (through {@link OpenFlowPipeline.instructionsIn}).
+   */
+  modified: Map<OfRule, { instructions: Instruction[]; resetCounts: boolean }> | undefined;
+  /** Undo steps for what the classifier versions do not cover (groups, meters). */
   undo: (() => void)[];
   after: (() => void)[];
 }
@@ -186,7 +227,7 @@ function actionsOf(instructions: readonly Instruction[]): Action[] {
   return out;
 }
 
-function outputsTo(rule: OfRule, port: number): boolean {
+function outputsTo(rule: { instructions: readonly Instruction[] }, port: number): boolean {
   return actionsOf(rule.instructions).some((a) => a.type === 'OUTPUT' && a.port === port);
 }
 
@@ -219,6 +260,10 @@ export class OpenFlowPipeline implements OfPipeline {
   private readonly timed = new Set<OfRule>();
   private readonly bundles = new WeakMap<Ofconn, Map<number, Bundle>>();
   private expiryTimer: TimerHandle | undefined;
+  /** The published classifier version: what lookups, dumps and statistics see. */
+  private version = 0;
+  /** The transaction staged at version + 1 and not yet published or discarded. */
+  private open: Txn | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -241,7 +286,7 @@ export class OpenFlowPipeline implements OfPipeline {
     const t = this.tables[tableId];
     if (!t) return undefined;
     t.lookups++;
-    const r = t.cls.lookup(key, 0, wc);
+    const r = t.cls.lookup(key, this.version, wc);
     if (r) t.matched++;
     return r?.value;
   }
@@ -250,7 +295,7 @@ export class OpenFlowPipeline implements OfPipeline {
   credit(rule: OfRule, packets: number, bytes: number, usedAt = this.clock.now()): void {
     rule.packetCount += BigInt(packets);
     rule.byteCount += BigInt(bytes);
-    if (packets > 0) rule.lastUsed = Math.max(rule.lastUsed, usedAt);
+    if (packets > 0) rule.lastUsed = Math.max(rule.lastUsed, Math.ceil(usedAt));
   }
 
   /** A group by id. */
@@ -273,9 +318,14 @@ export class OpenFlowPipeline implements OfPipeline {
     return [...this.meters.values()].sort((a, b) => a.meterId - b.meterId);
   }
 
-  /** Every rule of every table (for dumps and tests). */
+  /** Every rule of every table visible at the published version (for dumps and tests). */
   *allRules(): IterableIterator<OfRule> {
-    for (const t of this.tables) for (const r of t.cls.rules()) yield r.value;
+    for (const t of this.tables) for (const r of t.cls.rules(this.version)) yield r.value;
+  }
+
+  /** The published version (advances by one per committed transaction; for tests). */
+  get publishedVersion(): number {
+    return this.version;
   }
 
   /** Number of rules in all tables. */
@@ -327,15 +377,106 @@ export class OpenFlowPipeline implements OfPipeline {
   }
 
   private transact(fn: (txn: Txn) => void): void {
-    const txn: Txn = { undo: [], after: [] };
+    const txn = this.begin();
     try {
       fn(txn);
     } catch (e) {
-      for (let i = txn.undo.length - 1; i >= 0; i--) txn.undo[i]!();
+      this.discard(txn);
       throw e;
     }
+    this.commit(txn);
+  }
+
+  private begin(): Txn {
+    if (this.open)
+      throw new Error('pipeline: a staged transaction is neither published nor discarded');
+    const txn: Txn = {
+      version: this.version + 1,
+      added: [],
+      retired: [],
+      modified: undefined, // created by the first MODIFY
+      undo: [],
+      after: [],
+    };
+    this.open = txn;
+    return txn;
+  }
+
+  /** Rolls back a staged transaction: nothing it did was ever visible. */
+  private discard(txn: Txn): void {
+    for (let i = txn.undo.length - 1; i >= 0; i--) txn.undo[i]!();
+    for (const r of txn.retired) this.tables[r.tableId]!.cls.restore(r.cls);
+    for (const r of txn.added) this.tables[r.tableId]!.cls.remove(r.cls);
+    this.open = undefined;
+  }
+
+  /** Publishes a staged transaction in one step, then drops what it retired and notifies. */
+  private commit(txn: Txn): void {
+    this.version = txn.version;
+    this.open = undefined;
+    if (txn.modified)
+      for (const [r, m] of txn.modified) {
+        r.instructions = m.instructions;
+        if (m.resetCounts) {
+          r.packetCount = 0n;
+          r.byteCount = 0n;
+        }
+      }
+    for (const r of txn.added) {
+      this.tables[r.tableId]!.count++;
+      if (r.idleTimeout > 0 || r.hardTimeout > 0) this.timed.add(r);
+    }
+    for (const r of txn.retired) {
+      const t = this.tables[r.tableId]!;
+      t.cls.remove(r.cls);
+      t.count--;
+      this.timed.delete(r);
+    }
+    if (this.version >= VERSION_MAX - 1) {
+      // Nothing is staged now: renumber every rule to version 0 (once per ~10^9 commits).
+      for (const t of this.tables) {
+        t.cls.publish(this.version);
+        t.cls.rebaseVersions();
+      }
+      this.version = 0;
+    }
+    if (txn.added.length > 0) this.armExpiry();
     for (const f of txn.after) f();
     this.hooks.changed?.();
+  }
+
+  /**
+   * Stages `messages` (flow, group, meter and table mods, as in a bundle) as one transaction at
+   * the next version without publishing it: lookups, dumps and statistics still see the
+   * published rules until {@link publishStaged}; {@link discardStaged} drops it. On the first
+   * failing message the transaction is discarded, `onFailure` (if given) is called with that
+   * message, and its error is thrown. Only one transaction can be staged at a time.
+   */
+  stage(messages: readonly OfpMessage[], onFailure?: (msg: OfpMessage) => void): void {
+    const txn = this.begin();
+    let current: OfpMessage | undefined;
+    try {
+      for (const m of messages) {
+        current = m;
+        this.apply(txn, m);
+      }
+    } catch (e) {
+      this.discard(txn);
+      if (current) onFailure?.(current);
+      throw e;
+    }
+  }
+
+  /** Publishes the transaction {@link stage} left staged (all of it becomes visible at once). */
+  publishStaged(): void {
+    if (!this.open) throw new Error('pipeline: nothing staged');
+    this.commit(this.open);
+  }
+
+  /** Discards the transaction {@link stage} left staged. */
+  discardStaged(): void {
+    if (!this.open) throw new Error('pipeline: nothing staged');
+    this.discard(this.open);
   }
 
   private apply(txn: Txn, msg: OfpMessage): void {
@@ -361,30 +502,23 @@ export class OpenFlowPipeline implements OfPipeline {
 
   // ---------------------------------------------------------------- flows
 
-  private insertRule(txn: Txn, rule: OfRule): void {
-    const t = this.tables[rule.tableId]!;
-    t.cls.insert(rule.cls);
-    t.count++;
-    if (rule.idleTimeout > 0 || rule.hardTimeout > 0) this.timed.add(rule);
-    txn.undo.push(() => {
-      t.cls.remove(rule.cls);
-      t.count--;
-      this.timed.delete(rule);
-    });
-    if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('add', rule));
-    this.armExpiry();
+  /** The instructions `rule` has within `txn` (its staged MODIFY's, else its own). */
+  private instructionsIn(txn: Txn, rule: OfRule): Instruction[] {
+    return txn.modified?.get(rule)?.instructions ?? rule.instructions;
   }
 
+  /** Inserts `rule` at the transaction's version (counted and armed on commit). */
+  private insertRule(txn: Txn, rule: OfRule): void {
+    this.tables[rule.tableId]!.cls.insert(rule.cls, txn.version);
+    txn.added.push(rule);
+    if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('add', rule));
+  }
+
+  /** Retires `rule` at the transaction's version (removed for good on commit). */
   private removeRule(txn: Txn, rule: OfRule, reason: number | undefined): void {
-    const t = this.tables[rule.tableId]!;
-    if (!t.cls.remove(rule.cls)) return;
-    t.count--;
-    const wasTimed = this.timed.delete(rule);
-    txn.undo.push(() => {
-      t.cls.insert(rule.cls);
-      t.count++;
-      if (wasTimed) this.timed.add(rule);
-    });
+    if (!visibleAt(rule.cls, txn.version)) return; // already deleted by this transaction
+    this.tables[rule.tableId]!.cls.retire(rule.cls, txn.version);
+    txn.retired.push(rule);
     if (reason !== undefined && (rule.flags & OFPFF.SEND_FLOW_REM) !== 0) {
       txn.after.push(() => this.hooks.flowRemoved(rule, reason));
     }
@@ -404,26 +538,29 @@ export class OpenFlowPipeline implements OfPipeline {
     }
   }
 
-  private selectRules(msg: MessageOf<'FLOW_MOD'>, strict: boolean, filters: boolean): OfRule[] {
+  private selectRules(
+    txn: Txn,
+    msg: MessageOf<'FLOW_MOD'>,
+    strict: boolean,
+    filters: boolean,
+  ): OfRule[] {
     const m = matchToMasked(msg.match);
     const tables = msg.tableId === OFPTT.ALL ? this.tables : [this.tables[msg.tableId]!];
     const out: OfRule[] = [];
     for (const t of tables) {
       if (strict) {
-        const r = t.cls.findExact(m.key, m.mask, msg.priority);
+        const r = t.cls.findExact(m.key, m.mask, msg.priority, txn.version);
         if (r) out.push(r.value);
       } else {
-        for (const r of t.cls.rules()) if (coveredBy(r, m)) out.push(r.value);
+        for (const r of t.cls.rules(txn.version)) if (coveredBy(r, m)) out.push(r.value);
       }
     }
     return out.filter((r) => {
       if (((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) return false;
-      if (filters && msg.outPort !== OFPP.ANY && !outputsTo(r, msg.outPort)) return false;
-      if (
-        filters &&
-        msg.outGroup !== OFPG.ANY &&
-        !usesGroup(actionsOf(r.instructions), msg.outGroup)
-      )
+      const instructions = this.instructionsIn(txn, r);
+      if (filters && msg.outPort !== OFPP.ANY && !outputsTo({ instructions }, msg.outPort))
+        return false;
+      if (filters && msg.outGroup !== OFPG.ANY && !usesGroup(actionsOf(instructions), msg.outGroup))
         return false;
       return true;
     });
@@ -448,9 +585,9 @@ export class OpenFlowPipeline implements OfPipeline {
       case OFPFC.ADD: {
         const m = matchToMasked(msg.match);
         const t = this.tables[msg.tableId]!;
-        const same = t.cls.findExact(m.key, m.mask, msg.priority);
+        const same = t.cls.findExact(m.key, m.mask, msg.priority, txn.version);
         if ((msg.flags & OFPFF.CHECK_OVERLAP) !== 0) {
-          for (const r of t.cls.rules()) {
+          for (const r of t.cls.rules(txn.version)) {
             if (r !== same && r.priority === msg.priority && overlaps(r, m))
               throw new OfpError('OFPFMFC_OVERLAP');
           }
@@ -462,15 +599,18 @@ export class OpenFlowPipeline implements OfPipeline {
           tableId: msg.tableId,
           priority: msg.priority,
           match: msg.match,
-          cookie: msg.cookie,
+          // The literal is one shared object; a decoded 0n is one more BigInt per rule.
+          cookie: msg.cookie === 0n ? 0n : msg.cookie,
           idleTimeout: msg.idleTimeout,
           hardTimeout: msg.hardTimeout,
           flags: msg.flags,
           instructions: msg.instructions,
           packetCount: 0n,
           byteCount: 0n,
-          createdAt: now,
-          lastUsed: now,
+          // Whole ms (rounded up: never expires early): small integers are stored in the rule
+          // itself, fractional ones as a separate 16-byte heap number each (3 MiB per 100k).
+          createdAt: Math.ceil(now),
+          lastUsed: Math.ceil(now),
           cls: undefined as unknown as ClsRule<OfRule>,
           key: m.key,
           mask: m.mask,
@@ -485,25 +625,19 @@ export class OpenFlowPipeline implements OfPipeline {
       }
       case OFPFC.MODIFY:
       case OFPFC.MODIFY_STRICT: {
-        for (const r of this.selectRules(msg, msg.command === OFPFC.MODIFY_STRICT, false)) {
-          const old = {
-            instructions: r.instructions,
-            packetCount: r.packetCount,
-            byteCount: r.byteCount,
-          };
-          r.instructions = msg.instructions;
-          if ((msg.flags & OFPFF.RESET_COUNTS) !== 0) {
-            r.packetCount = 0n;
-            r.byteCount = 0n;
-          }
-          txn.undo.push(() => Object.assign(r, old));
+        const reset = (msg.flags & OFPFF.RESET_COUNTS) !== 0;
+        for (const r of this.selectRules(txn, msg, msg.command === OFPFC.MODIFY_STRICT, false)) {
+          // Applied on commit: lookups before the publish see the old instructions.
+          txn.modified ??= new Map();
+          const resetCounts = reset || (txn.modified.get(r)?.resetCounts ?? false);
+          txn.modified.set(r, { instructions: msg.instructions, resetCounts });
           if (this.hooks.ruleChanged) txn.after.push(() => this.hooks.ruleChanged?.('modify', r));
         }
         return;
       }
       case OFPFC.DELETE:
       case OFPFC.DELETE_STRICT:
-        for (const r of this.selectRules(msg, msg.command === OFPFC.DELETE_STRICT, true))
+        for (const r of this.selectRules(txn, msg, msg.command === OFPFC.DELETE_STRICT, true))
           this.removeRule(txn, r, OFPRR.DELETE);
         return;
       default:
@@ -608,8 +742,9 @@ export class OpenFlowPipeline implements OfPipeline {
     if (!g) return;
     // Flows that use the group go with it (OFPRR_GROUP_DELETE).
     for (const t of this.tables) {
-      for (const r of [...t.cls.rules()])
-        if (usesGroup(actionsOf(r.value.instructions), id))
+      // Retiring does not change the classifier's structure: no copy of the iteration needed.
+      for (const r of t.cls.rules(txn.version))
+        if (usesGroup(actionsOf(this.instructionsIn(txn, r.value)), id))
           this.removeRule(txn, r.value, OFPRR.GROUP_DELETE);
     }
     this.groups.delete(id);
@@ -620,7 +755,8 @@ export class OpenFlowPipeline implements OfPipeline {
   groupRefCount(id: number): number {
     let n = 0;
     for (const t of this.tables)
-      for (const r of t.cls.rules()) if (usesGroup(actionsOf(r.value.instructions), id)) n++;
+      for (const r of t.cls.rules(this.version))
+        if (usesGroup(actionsOf(r.value.instructions), id)) n++;
     for (const g of this.groups.values())
       for (const b of g.buckets) if (usesGroup(b.actions, id)) n++;
     return n;
@@ -636,10 +772,12 @@ export class OpenFlowPipeline implements OfPipeline {
         const m = this.meters.get(id);
         if (!m) continue;
         for (const t of this.tables)
-          for (const r of [...t.cls.rules()])
-            if (meterOf(r.value) === id) this.removeRule(txn, r.value, OFPRR.DELETE);
+          for (const r of t.cls.rules(txn.version))
+            if (meterOf({ instructions: this.instructionsIn(txn, r.value) }) === id)
+              this.removeRule(txn, r.value, OFPRR.DELETE);
         this.meters.delete(id);
         txn.undo.push(() => this.meters.set(id, m));
+        txn.after.push(() => this.hooks.meterChanged?.('delete', m));
       }
       return;
     }
@@ -662,14 +800,27 @@ export class OpenFlowPipeline implements OfPipeline {
       };
       this.meters.set(m.meterId, m);
       txn.undo.push(() => this.meters.delete(m.meterId));
+      txn.after.push(() => this.hooks.meterChanged?.('add', m));
       return;
     }
     if (!existing) throw new OfpError('OFPMMFC_UNKNOWN_METER');
+    // What the datapath counted under the old bands goes into the counters being replaced.
+    this.hooks.meterSync?.(existing);
     const old = { flags: existing.flags, bands: existing.bands, bandCounts: existing.bandCounts };
     existing.flags = msg.flags;
     existing.bands = bands;
     existing.bandCounts = bands.map(() => ({ packetBandCount: 0n, byteBandCount: 0n }));
     txn.undo.push(() => Object.assign(existing, old));
+    txn.after.push(() => this.hooks.meterChanged?.('modify', existing));
+  }
+
+  /**
+   * Brings every meter's packetInCount, byteInCount and bandCounts up to date with what the
+   * datapath counted (see {@link PipelineHooks.meterSync}); readers of those fields outside the
+   * meter statistics reply call it first.
+   */
+  syncMeterStats(): void {
+    for (const m of this.meters.values()) this.hooks.meterSync?.(m);
   }
 
   // ---------------------------------------------------------------- packet-out
@@ -711,7 +862,23 @@ export class OpenFlowPipeline implements OfPipeline {
             flowCount: sel.length,
           };
         } else {
-          body = { mpType: 'FLOW', entries: sel.map((r) => this.flowStats(r, now)) };
+          // Streamed: each part goes out as soon as it is encoded (the peer parses the first
+          // while we encode the rest), and no array of 100k FlowStats is ever built.
+          const head = encodeMessage({
+            type: 'MULTIPART_REPLY',
+            xid: msg.xid,
+            flags: 0,
+            mpType: 'FLOW',
+            entries: [],
+          });
+          streamReplyParts(
+            head,
+            'FLOW',
+            sel.length,
+            (i) => this.flowStats(sel[i]!, now),
+            (part) => conn.sendRaw(part),
+          );
+          return;
         }
         break;
       }
@@ -754,6 +921,7 @@ export class OpenFlowPipeline implements OfPipeline {
           ms = m ? [m] : [];
         }
         if (msg.mpType === 'METER') {
+          for (const m of ms) this.hooks.meterSync?.(m);
           const entries: MeterStats[] = ms.map((m) => ({
             meterId: m.meterId,
             flowCount: this.meterFlowCount(m.meterId),
@@ -805,11 +973,12 @@ export class OpenFlowPipeline implements OfPipeline {
     const tables = msg.tableId === OFPTT.ALL ? this.tables : [this.tables[msg.tableId]!];
     const out: OfRule[] = [];
     const any = msg.match.length === 0; // matches every rule: skip coveredBy
+    const anyCookie = msg.cookieMask === 0n;
     for (const t of tables) {
       if (t.cls.size === 0) continue;
       const rules: OfRule[] = [];
       let mixed = false;
-      for (const c of t.cls.rules()) {
+      for (const c of t.cls.rules(this.version)) {
         if (rules.length > 0 && c.priority !== rules[0]!.priority) mixed = true;
         rules.push(c.value);
       }
@@ -817,7 +986,8 @@ export class OpenFlowPipeline implements OfPipeline {
       if (mixed) rules.sort((a, b) => b.priority - a.priority);
       for (const r of rules) {
         if (!any && !coveredBy(r.cls, m)) continue;
-        if (((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) continue;
+        // (Two bigint operations, i.e. two allocations, per rule: skipped when the mask is 0.)
+        if (!anyCookie && ((r.cookie ^ msg.cookie) & msg.cookieMask) !== 0n) continue;
         if (msg.outPort !== OFPP.ANY && !outputsTo(r, msg.outPort)) continue;
         if (msg.outGroup !== OFPG.ANY && !usesGroup(actionsOf(r.instructions), msg.outGroup))
           continue;
@@ -848,7 +1018,8 @@ export class OpenFlowPipeline implements OfPipeline {
   /** Flows whose instructions use meter `id`. */
   meterFlowCount(id: number): number {
     let n = 0;
-    for (const t of this.tables) for (const r of t.cls.rules()) if (meterOf(r.value) === id) n++;
+    for (const t of this.tables)
+      for (const r of t.cls.rules(this.version)) if (meterOf(r.value) === id) n++;
     return n;
   }
 
@@ -896,18 +1067,15 @@ export class OpenFlowPipeline implements OfPipeline {
         if (b.flags !== msg.flags) throw new OfpError('OFPBFC_BAD_FLAGS');
         let current: OfpMessage | undefined;
         try {
-          this.transact((txn) => {
-            for (const m of b.messages) {
-              current = m;
-              this.apply(txn, m);
-            }
-          });
+          // Everything at version V+1, invisible until published in one step.
+          this.stage(b.messages, (m) => (current = m));
         } catch (e) {
           // As OVS: the failing message's own error (its xid, its bytes), then MSG_FAILED.
           if (!(e instanceof OfpError) || !current) throw e;
           conn.sendError(e, encodeMessage(current));
           throw new OfpError('OFPBFC_MSG_FAILED', e.message);
         }
+        this.publishStaged();
         cBundleCommit.inc();
         reply('COMMIT_REPLY');
         return;

@@ -133,7 +133,8 @@ export function decodeBundleAdd<M>(
   if (!BUNDLABLE_TYPES.has(v.getUint8(r.pos + 1))) {
     throw new OfpError('OFPBFC_MSG_UNSUP', `type ${v.getUint8(r.pos + 1)} in a bundle`);
   }
-  const message = decodeInner(r.buf.subarray(r.pos, r.pos + innerLen));
+  // A plain view (Buffer#subarray is several times slower, and this runs once per bundled message).
+  const message = decodeInner(new Uint8Array(r.buf.buffer, r.buf.byteOffset + r.pos, innerLen));
   const propStart = r.pos + ((innerLen + 7) & ~7);
   r.pos = Math.min(end, propStart);
   return { bundleId, flags, message, properties: decodeProps(r, end) };

@@ -5,8 +5,8 @@
  * Malformed bodies → OFPBRC_BAD_LEN; an unknown multipart type → OFPBRC_BAD_MULTIPART.
  */
 import type { Reader, Writer } from './bytes.js';
-import { Writer as W } from './bytes.js';
-import { OFPMP, OFP_MAX_MSG_LEN, type OfpmpName } from './constants.js';
+import { Writer as W, withWriter } from './bytes.js';
+import { OFPMP, OFPMPF_REPLY_MORE, OFP_MAX_MSG_LEN, type OfpmpName } from './constants.js';
 import { OfpError } from './errors.js';
 import { decodeInstructions, encodeInstructions, type Instruction } from './instructions.js';
 import { layoutSize, readLayout, writeLayout, type Layout } from './layout.js';
@@ -801,4 +801,54 @@ export function splitReplyEntries<T extends Extract<MultipartReplyBody, { entrie
   }
   out.push({ ...body, entries: cur });
   return out;
+}
+
+/**
+ * Encodes a list reply straight into its parts, handing each part to `sink` as soon as it is
+ * complete, so the first ones are on the wire while the rest are still being encoded (a peer
+ * reading a 100k-flow dump starts parsing at once instead of after the whole encode).
+ *
+ * `head` is the encoded reply with no entries (OpenFlow header, multipart header with the flags
+ * of the last part, e.g. `encodeMessage({...reply, entries: []})`). The parts are the ones
+ * `encodeMultipartReply` (openflow/messages.ts) returns for the same entries: greedy, each at
+ * most `maxLen` bytes, OFPMPF_REPLY_MORE set on all but the last; at least one part. `entry(i)`
+ * gives entry `i` of `count` when it is encoded (no array of entries has to exist). Each part
+ * handed to `sink` is a fresh copy the sink may keep. An entry that cannot fit alone throws
+ * RangeError (after the parts before it went to `sink`).
+ */
+export function streamReplyParts<K extends ListReplyType>(
+  head: Uint8Array,
+  mpType: K,
+  count: number,
+  entry: (i: number) => Extract<MultipartReplyBody, { mpType: K }>['entries'][number],
+  sink: (part: Uint8Array) => void,
+  maxLen = OFP_MAX_MSG_LEN,
+): void {
+  const codec = REPLY_ENTRY_CODECS[mpType];
+  const last = (head[10]! << 8) | head[11]!;
+  withWriter((w) => {
+    const close = (flags: number): void => {
+      w.setU16(2, w.pos);
+      w.setU16(10, flags);
+      sink(w.finish());
+      w.reset();
+      w.bytes(head);
+    };
+    w.bytes(head);
+    for (let i = 0; i < count; i++) {
+      const at = w.pos;
+      codec.encode(w, entry(i));
+      const n = w.pos - at;
+      if (head.length + n > maxLen)
+        throw new RangeError(`${mpType} entry of ${n} bytes cannot fit`);
+      if (w.pos > maxLen) {
+        // Does not fit: this entry opens the next part.
+        const e = w.written(at).slice();
+        w.pos = at;
+        close(last | OFPMPF_REPLY_MORE);
+        w.bytes(e);
+      }
+    }
+    close(last);
+  });
 }
