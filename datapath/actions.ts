@@ -12,7 +12,7 @@
  * {@link formatActions} prints a list in `ovs-appctl dpctl/dump-flows` syntax, checked against
  * OVS 3.1: `drop`, `1,2`, `set(ipv4(src=1.2.3.0/255.255.255.0,ttl=63))`,
  * `push_vlan(vid=10,pcp=0)`, `push_mpls(label=5,tc=0,ttl=64,bos=1,eth_type=0x8847)`,
- * `pop_mpls(eth_type=0x800)`, `userspace(pid=0,slow_path(action))`.
+ * `pop_mpls(eth_type=0x800)`, `userspace(pid=0,slow_path(action))`, `meter(0)`.
  */
 import { formatIPv4, formatIPv6 } from '../lib/packet/ip.js';
 import { formatMac } from '../lib/packet/mac.js';
@@ -208,6 +208,17 @@ export type DpAction =
       readonly type: 'recirc';
       /** Recirculation id. */
       readonly id: number;
+    }
+  | {
+      /**
+       * Runs the packet through datapath meter `meterId` (datapath/dp-meter.ts): when a drop
+       * band applies the packet stops here (the rest of the list is not executed); when a
+       * dscp_remark band applies, the DSCP's drop precedence is raised and the list goes on. A
+       * meter id the datapath does not hold lets the packet pass.
+       */
+      readonly type: 'meter';
+      /** Datapath meter id (ofproto maps OpenFlow meter ids to these). */
+      readonly meterId: number;
     };
 
 /** Error for an action list the datapath cannot execute (thrown by {@link validateActions}). */
@@ -274,6 +285,10 @@ export function validateActions(actions: readonly DpAction[], depth = 0): void {
       case 'clone':
         validateActions(a.actions, depth + 1);
         break;
+      case 'meter':
+        if (!Number.isInteger(a.meterId) || a.meterId < 0 || a.meterId > 0xffffffff)
+          throw new DpActionError(`bad meter id ${a.meterId}`);
+        break;
       case 'pop_vlan':
       case 'userspace':
       case 'hash':
@@ -298,6 +313,7 @@ export function actionModifies(a: DpAction): boolean {
     case 'dec_ttl':
     case 'hash':
     case 'recirc':
+    case 'meter':
       return true;
   }
 }
@@ -437,6 +453,9 @@ export function formatActions(
         break;
       case 'recirc':
         out.push(`recirc(${hex(a.id)})`);
+        break;
+      case 'meter':
+        out.push(`meter(${a.meterId >>> 0})`);
         break;
     }
   }

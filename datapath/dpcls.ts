@@ -46,13 +46,20 @@ export class DpFlow {
     public actions: readonly DpAction[],
     /** Clock time of installation, in ms. */
     readonly created: number,
+    /**
+     * Storage for the masked key (FLOW_KEY_WORDS words the flow may own, e.g. a view sharing
+     * one buffer with `key`); default: a new array.
+     */
+    maskedKeyStorage?: FlowKey,
   ) {
-    this.maskedKey = new Uint32Array(FLOW_KEY_WORDS);
+    this.maskedKey = maskedKeyStorage ?? new Uint32Array(FLOW_KEY_WORDS);
     for (let i = 0; i < FLOW_KEY_WORDS; i++) this.maskedKey[i] = (key[i]! & mask[i]!) >>> 0;
   }
 }
 
 const scratch = new Uint32Array(FLOW_KEY_WORDS);
+/** Hash basis of masks (subtable index). */
+const MASK_BASIS = 0x6d61736b;
 
 /** Flows sharing one mask. */
 export class Subtable {
@@ -132,15 +139,17 @@ export class Subtable {
   }
 }
 
-function maskId(mask: FlowKey): string {
-  let s = '';
-  for (let i = 0; i < FLOW_KEY_WORDS; i++) s += mask[i]!.toString(36) + ',';
-  return s;
+/** Whether two masks are equal, word for word. */
+function sameMask(a: FlowKey, b: FlowKey): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < FLOW_KEY_WORDS; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The megaflow classifier. */
 export class Dpcls {
-  private readonly byMask = new Map<string, Subtable>();
+  /** Subtables by the hash of their mask (a list: distinct masks may share a hash). */
+  private readonly byMask = new Map<number, Subtable[]>();
   /** Subtables in probe order. */
   private order: Subtable[] = [];
   private lookups = 0;
@@ -165,18 +174,31 @@ export class Dpcls {
     return undefined;
   }
 
+  /**
+   * The subtable of flows with exactly `mask`, if any. Its `mask` is an equal array that new
+   * flows with this mask may share (see {@link DpFlow}'s `mask`). No allocation.
+   */
+  subtable(mask: FlowKey): Subtable | undefined {
+    const list = this.byMask.get(hashKey(mask, FLOW_KEY_WORDS, MASK_BASIS));
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) if (sameMask(list[i]!.mask, mask)) return list[i];
+    return undefined;
+  }
+
   /** The flow with exactly this mask whose masked key equals `key` under it, if any. */
   findExact(key: FlowKey, mask: FlowKey): DpFlow | undefined {
-    return this.byMask.get(maskId(mask))?.lookup(key);
+    return this.subtable(mask)?.lookup(key);
   }
 
   /** Adds a flow. */
   insert(f: DpFlow): void {
-    const id = maskId(f.mask);
-    let st = this.byMask.get(id);
+    let st = this.subtable(f.mask);
     if (st === undefined) {
       st = new Subtable(f.mask);
-      this.byMask.set(id, st);
+      const h = hashKey(f.mask, FLOW_KEY_WORDS, MASK_BASIS);
+      const list = this.byMask.get(h);
+      if (list === undefined) this.byMask.set(h, [st]);
+      else list.push(st);
       this.order.push(st);
     }
     st.insert(f);
@@ -184,11 +206,13 @@ export class Dpcls {
 
   /** Removes a flow; returns true if it was present. */
   remove(f: DpFlow): boolean {
-    const id = maskId(f.mask);
-    const st = this.byMask.get(id);
+    const st = this.subtable(f.mask);
     if (st === undefined || !st.remove(f)) return false;
     if (st.count === 0) {
-      this.byMask.delete(id);
+      const h = hashKey(st.mask, FLOW_KEY_WORDS, MASK_BASIS);
+      const list = this.byMask.get(h)!.filter((s) => s !== st);
+      if (list.length === 0) this.byMask.delete(h);
+      else this.byMask.set(h, list);
       this.order = this.order.filter((s) => s !== st);
     }
     return true;

@@ -9,7 +9,8 @@
  * Outputs are queued per port and sent as one batch per port when the input batch is done (or
  * a queue fills). The hit path allocates nothing. Flows idle longer than maxIdleMs go on
  * {@link DpifNetdev.expire} (run every second after {@link DpifNetdev.start}); at flowLimit flows,
- * misses are executed without installing.
+ * misses are executed without installing. Datapath meters (datapath/dp-meter.ts, set with
+ * {@link DpifNetdev.meterSet}) run per packet in the fast path when a flow's actions name them.
  */
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { realClock } from '../lib/clock.js';
@@ -31,6 +32,9 @@ import type {
   UpcallResult,
 } from './dpif.js';
 import { DpFlow, Dpcls, Emc, emcHash } from './dpcls.js';
+import { DpWorker } from './dp-worker.js';
+import type { DpMeterConfig, DpMeterStats } from './dp-meter.js';
+import { DpMeterTable, METER_DROP } from './dp-meter.js';
 import type { ExecContext } from './execute.js';
 import { executeActions, lastModifying } from './execute.js';
 import type { FrameBatch, Netdev } from './netdev.js';
@@ -63,6 +67,11 @@ const cPortError = counter(
   'dpif_netdev',
   'netdev receive or send calls that threw (e.g. a netdev closed while still a port)',
 );
+const cMeterDrop = counter(
+  'datapath_drop_meter',
+  'dpif_netdev',
+  'packets dropped by a datapath meter band',
+);
 const cUpcallPackets = counter('dpif_netdev_upcall', 'dpif_netdev', 'packets upcalled');
 
 interface Port {
@@ -74,6 +83,8 @@ interface Port {
   outCount: number;
   readonly outBatch: FrameBatch;
   dirty: boolean;
+  /** Receive handed to the datapath worker (this thread does not read the port). */
+  offloaded: boolean;
 }
 
 /** Options for {@link DpifNetdev}. */
@@ -86,6 +97,12 @@ export interface DpifNetdevOptions {
   config?: Partial<DpConfig>;
   /** EMC entries (default 8192; 0 disables the EMC). */
   emcEntries?: number;
+  /**
+   * Run the fast path in a worker thread (datapath/dp-worker.ts) from {@link DpifNetdev.start}:
+   * it takes over receive on AF_PACKET ports without a ring. Default: the environment variable
+   * `TSVS_DATAPATH_WORKER` is `1`.
+   */
+  worker?: boolean;
 }
 
 /** The userspace datapath (see the module comment). */
@@ -100,6 +117,8 @@ export class DpifNetdev implements Dpif {
   private readonly pool = new PacketPool(512);
   private readonly emc: Emc | undefined;
   private readonly dpcls = new Dpcls();
+  /** Scratch for the mask of a flow being installed (never retained). */
+  private readonly maskScratch = new Uint32Array(FLOW_KEY_WORDS);
   private readonly flowSet = new Set<DpFlow>();
   private nextFlowId = 1;
   private readonly rxBatch = newFrameBatch(MAX_BURST);
@@ -128,6 +147,10 @@ export class DpifNetdev implements Dpif {
   private nPortErrors = 0;
 
   private readonly ctx: ExecContext;
+  private useWorker: boolean;
+  private fast: DpWorker | undefined;
+  private readonly meterTable = new DpMeterTable();
+  private nMeterDrops = 0;
 
   constructor(opts: DpifNetdevOptions = {}) {
     this.name = opts.name ?? 'ovs-netdev';
@@ -135,12 +158,14 @@ export class DpifNetdev implements Dpif {
     if (opts.config) this.setConfig(opts.config);
     const entries = opts.emcEntries ?? 8192;
     this.emc = entries > 0 ? new Emc(entries) : undefined;
+    this.useWorker = opts.worker ?? process.env.TSVS_DATAPATH_WORKER === '1';
     this.ctx = {
       output: (port, pkt) => this.enqueue(port, pkt),
       userspace: (pkt, pid, cookie) => this.toUserspace(pkt, pid, cookie),
       recirc: (pkt, id) => this.recirc(pkt, id),
       clone: (pkt) => this.pool.clone(pkt),
       release: (pkt) => this.pool.release(pkt),
+      meter: (pkt, id) => this.runMeterBytes(id, pkt.len),
     };
   }
 
@@ -168,16 +193,20 @@ export class DpifNetdev implements Dpif {
       outCount: 0,
       outBatch: newFrameBatch(MAX_BURST),
       dirty: false,
+      offloaded: false,
     };
     this.portMap.set(n, port);
     this.portList = [...this.portMap.values()].sort((a, b) => a.port - b.port);
-    if (this.running) netdev.onReadable(() => this.schedulePoll());
+    if (this.running) this.readPort(port);
     return n;
   }
 
   delPort(portNo: number): void {
     const p = this.portMap.get(portNo);
     if (p === undefined) throw new Error(`no port ${portNo}`);
+    // The worker must let go of the socket before the caller closes it.
+    if (p.offloaded) this.fast?.releasePort(portNo);
+    p.offloaded = false;
     this.flushPort(p);
     p.netdev.onReadable(undefined);
     this.portMap.delete(portNo);
@@ -207,6 +236,7 @@ export class DpifNetdev implements Dpif {
     if (!(c.flowLimit >= 0) || !(c.maxIdleMs >= 0) || !(c.emcInsertInvProb >= 0))
       throw new RangeError('bad datapath configuration');
     this.cfg = c;
+    this.fast?.setEmcInsertInvProb(c.emcInsertInvProb);
   }
 
   config(): DpConfig {
@@ -277,9 +307,12 @@ export class DpifNetdev implements Dpif {
       cUpcallPackets.total += list.length;
       const h = this.handler;
       let results: readonly (UpcallResult | undefined)[] | undefined;
+      let reqs: UpcallRequest[] | undefined;
       if (h !== undefined) {
-        const reqs: UpcallRequest[] = list.map((p) => ({
-          key: Uint32Array.from(p.key),
+        reqs = list.map((p) => ({
+          // One buffer for the key the handler may keep and, if a flow is installed, the flow's
+          // key and masked key (see installAndRun).
+          key: keyPair(p.key),
           frame: p.bytes(),
           inPort: p.inPort,
         }));
@@ -313,7 +346,7 @@ export class DpifNetdev implements Dpif {
           continue;
         }
         try {
-          if (this.installAndRun(p, r)) installed = true;
+          if (this.installAndRun(p, r, reqs?.[i]?.key)) installed = true;
         } catch {
           this.nLost++;
           cLost.total++;
@@ -323,24 +356,35 @@ export class DpifNetdev implements Dpif {
     }
   }
 
-  /** Installs (unless told not to or over the limit) and executes; true if a flow was added. */
-  private installAndRun(p: DpPacket, r: UpcallResult): boolean {
+  /**
+   * Installs (unless told not to or over the limit) and executes; true if a flow was added.
+   * A flow's key and masked key share one buffer ({@link keyPair}).
+   * `keyCopy`, when given, is the upcall request's copy of the packet's key: the new flow keeps
+   * it as its key instead of copying again (the handler may keep that copy, never changes it).
+   */
+  private installAndRun(p: DpPacket, r: UpcallResult, keyCopy?: FlowKey): boolean {
     validateActions(r.actions);
     let flow: DpFlow | undefined;
     let added = false;
     if (r.install !== false) {
-      const mask = Uint32Array.from(r.mask);
-      mask[W.IN_PORT] = 0xffffffff;
-      mask[W.RECIRC_ID] = 0xffffffff;
-      flow = this.dpcls.findExact(p.key, mask);
+      const scratch = this.maskScratch;
+      scratch.set(r.mask);
+      scratch[W.IN_PORT] = 0xffffffff;
+      scratch[W.RECIRC_ID] = 0xffffffff;
+      // Flows with the same mask share their subtable's copy of it.
+      const st = this.dpcls.subtable(scratch);
+      flow = st?.lookup(p.key);
       if (flow === undefined) {
         if (this.flowSet.size >= this.cfg.flowLimit) {
           this.nOverLimit++;
         } else {
-          flow = new DpFlow(this.nextFlowId++, Uint32Array.from(p.key), mask, r.actions, this.now);
+          const mask = st !== undefined ? st.mask : Uint32Array.from(scratch);
+          const key = keyCopy ?? keyPair(p.key);
+          flow = new DpFlow(this.nextFlowId++, key, mask, r.actions, this.now, pairOf(key));
           flow.lastMod = lastModifying(r.actions);
           this.dpcls.insert(flow);
           this.flowSet.add(flow);
+          this.fast?.flowPut(flow);
           added = true;
           if (this.flowSet.size > this.maxFlowsSeen) this.maxFlowsSeen = this.flowSet.size;
         }
@@ -457,6 +501,7 @@ export class DpifNetdev implements Dpif {
     let total = 0;
     const b = this.rxBatch;
     for (const port of this.portList) {
+      if (port.offloaded) continue;
       let left = budget;
       while (left > 0) {
         let n: number;
@@ -485,7 +530,8 @@ export class DpifNetdev implements Dpif {
     this.checkOpen();
     if (this.running) return;
     this.running = true;
-    for (const p of this.portList) p.netdev.onReadable(() => this.schedulePoll());
+    if (this.useWorker) this.startWorker();
+    for (const p of this.portList) this.readPort(p);
     const tick = (): void => {
       this.expire();
       this.timer = this.clock.setTimeout(tick, 1000);
@@ -498,9 +544,96 @@ export class DpifNetdev implements Dpif {
   stop(): void {
     if (!this.running) return;
     this.running = false;
+    this.stopWorker();
     for (const p of this.portList) p.netdev.onReadable(undefined);
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  // ---- The worker fast path (datapath/dp-worker.ts) ----
+
+  /** Hands `p` to the worker if it takes it, else reads it on this thread. */
+  private readPort(p: Port): void {
+    p.offloaded = this.fast?.adoptPort(p.port, p.netdev) ?? false;
+    if (!p.offloaded) p.netdev.onReadable(() => this.schedulePoll());
+  }
+
+  private startWorker(): void {
+    const w = DpWorker.start(
+      {
+        inject: (port, batch) => {
+          if (this.portMap.has(port) && !this.closed) this.input(port, batch);
+        },
+        now: () => this.clock.now(),
+        addCounters: (emc, mf, invalid) => {
+          this.nEmcHits += emc;
+          this.nMfHits += mf;
+          this.nRxInvalid += invalid;
+        },
+        portsReturned: (ports) => {
+          if (this.fast?.alive === false) this.fast = undefined;
+          for (const n of ports) {
+            const p = this.portMap.get(n);
+            if (p === undefined || !p.offloaded) continue;
+            p.offloaded = false;
+            if (this.running) p.netdev.onReadable(() => this.schedulePoll());
+          }
+          log.warn({ ports }, 'datapath worker returned ports; reading them on the main thread');
+        },
+      },
+      {
+        emcEntries: this.emc === undefined ? 0 : 8192,
+        emcInsertInvProb: this.cfg.emcInsertInvProb,
+      },
+    );
+    if (w === undefined) return;
+    this.fast = w;
+    for (const f of this.flowSet) w.flowPut(f);
+  }
+
+  private stopWorker(): void {
+    const w = this.fast;
+    if (w === undefined) return;
+    this.fast = undefined;
+    w.close();
+    for (const p of this.portList) p.offloaded = false;
+  }
+
+  /**
+   * Turns the worker fast path on or off (the `worker` option, e.g. from an other_config knob).
+   * While running, the ports move between the worker and this thread at once.
+   */
+  setWorkerEnabled(on: boolean): void {
+    this.checkOpen();
+    if (on === this.useWorker) return;
+    this.useWorker = on;
+    if (!this.running) return;
+    if (on) {
+      this.startWorker();
+      for (const p of this.portList) {
+        p.netdev.onReadable(undefined);
+        this.readPort(p);
+      }
+    } else {
+      this.stopWorker();
+      for (const p of this.portList) this.readPort(p);
+      this.schedulePoll();
+    }
+  }
+
+  /** Whether the worker fast path is wanted (see {@link setWorkerEnabled}). */
+  get workerEnabled(): boolean {
+    return this.useWorker;
+  }
+
+  /** Brings flow and port statistics kept by the worker up to date (no-op without one). */
+  sync(): void {
+    this.fast?.sync();
+  }
+
+  /** The worker thread running the fast path, if any (introspection and tests). */
+  get worker(): DpWorker | undefined {
+    return this.fast;
   }
 
   private schedulePoll(): void {
@@ -521,6 +654,7 @@ export class DpifNetdev implements Dpif {
     f.dead = true;
     this.dpcls.remove(f);
     this.flowSet.delete(f);
+    this.fast?.flowDel(f);
   }
 
   private info(f: DpFlow): DpFlowInfo {
@@ -538,6 +672,7 @@ export class DpifNetdev implements Dpif {
   }
 
   flows(): DpFlowInfo[] {
+    this.fast?.sync();
     return [...this.flowSet].map((f) => this.info(f));
   }
 
@@ -546,6 +681,7 @@ export class DpifNetdev implements Dpif {
     this.flowSet.clear();
     this.dpcls.clear();
     this.emc?.clear();
+    this.fast?.flowFlush();
   }
 
   revalidate(check: (flow: DpFlowInfo) => RevalidateVerdict): RevalidateSummary {
@@ -567,6 +703,7 @@ export class DpifNetdev implements Dpif {
         if (v.mask === undefined || keyEquals(withFixed(v.mask), f.mask)) {
           f.actions = v.actions;
           f.lastMod = lastModifying(v.actions);
+          this.fast?.flowPut(f);
         } else {
           this.removeFlow(f);
           const nf = new DpFlow(this.nextFlowId++, f.key, withFixed(v.mask), v.actions, f.created);
@@ -578,6 +715,7 @@ export class DpifNetdev implements Dpif {
           if (this.dpcls.findExact(nf.key, nf.mask) === undefined) {
             this.dpcls.insert(nf);
             this.flowSet.add(nf);
+            this.fast?.flowPut(nf);
           }
         }
         sum.updated++;
@@ -628,6 +766,40 @@ export class DpifNetdev implements Dpif {
     };
   }
 
+  // ---- Meters ----
+
+  meterSet(id: number, config: DpMeterConfig): void {
+    this.checkOpen();
+    this.meterTable.set(id, config, this.clock.now());
+  }
+
+  meterDel(id: number): DpMeterStats | undefined {
+    return this.meterTable.delete(id);
+  }
+
+  meterStats(id: number): DpMeterStats | undefined {
+    return this.meterTable.stats(id);
+  }
+
+  meterRun(id: number, bytes: number): number {
+    this.now = this.clock.now();
+    return this.runMeterBytes(id, bytes);
+  }
+
+  /** Packets dropped by meter bands since creation. */
+  get meterDrops(): number {
+    return this.nMeterDrops;
+  }
+
+  private runMeterBytes(id: number, bytes: number): number {
+    const v = this.meterTable.run(id, bytes, this.now);
+    if (v === METER_DROP) {
+      this.nMeterDrops++;
+      cMeterDrop.total++;
+    }
+    return v;
+  }
+
   /** The datapath clock's current time in ms (what flow `used` times are relative to). */
   clockNow(): number {
     return this.clock.now();
@@ -655,6 +827,7 @@ export class DpifNetdev implements Dpif {
     this.portMap.clear();
     this.portList = [];
     this.flushAll();
+    this.meterTable.clear();
     this.closed = true;
   }
 
@@ -669,4 +842,20 @@ function withFixed(mask: FlowKey): FlowKey {
   m[W.IN_PORT] = 0xffffffff;
   m[W.RECIRC_ID] = 0xffffffff;
   return m;
+}
+
+/**
+ * A copy of `key` as the first half of a buffer of two keys; {@link pairOf} gives the second
+ * half (one allocation for a flow's key and masked key).
+ */
+function keyPair(key: FlowKey): FlowKey {
+  const b = new Uint32Array(2 * FLOW_KEY_WORDS);
+  b.set(key);
+  return b.subarray(0, FLOW_KEY_WORDS);
+}
+
+/** The second half of a {@link keyPair} buffer, or undefined for any other key. */
+function pairOf(key: FlowKey): FlowKey | undefined {
+  if (key.byteOffset !== 0 || key.buffer.byteLength !== 8 * FLOW_KEY_WORDS) return undefined;
+  return new Uint32Array(key.buffer, 4 * FLOW_KEY_WORDS, FLOW_KEY_WORDS);
 }

@@ -5,11 +5,15 @@
  */
 import type { FlowKey } from '../lib/packet/flow-key.js';
 import type { DpAction, UserspaceCookie } from './actions.js';
+import type { DpMeterConfig, DpMeterStats } from './dp-meter.js';
 import type { Netdev } from './netdev.js';
 
 /** One packet that missed every cache, handed to the {@link UpcallHandler}. */
 export interface UpcallRequest {
-  /** The packet's flow key (a copy the handler may keep). */
+  /**
+   * The packet's flow key: a copy the handler may keep but must not modify (DpifNetdev installs
+   * this very array as the flow's key).
+   */
   readonly key: FlowKey;
   /** The frame bytes (a copy the handler may keep). */
   readonly frame: Uint8Array;
@@ -207,6 +211,28 @@ export interface Dpif {
   expire(): number;
   /** Counters. */
   stats(): DpStats;
+  /**
+   * Creates datapath meter `id` (0 ≤ id < 2^18) or replaces its configuration (OVS's
+   * dpif_meter_set): its bands' buckets start full and its counters at 0. Installed flows whose
+   * actions name the meter use the new configuration from their next packet on. Throws (a
+   * `DpMeterError`) for a bad id or a configuration the datapath cannot run.
+   */
+  meterSet(id: number, config: DpMeterConfig): void;
+  /**
+   * Deletes datapath meter `id` and returns its last counters (undefined when there was no such
+   * meter). A `meter` action naming it afterwards lets packets pass.
+   */
+  meterDel(id: number): DpMeterStats | undefined;
+  /** Counters of datapath meter `id` since it was last set, or undefined when there is none. */
+  meterStats(id: number): DpMeterStats | undefined;
+  /**
+   * Runs datapath meter `id` for one packet of `bytes` bytes now, exactly as a `meter` action
+   * would (tokens taken, counters incremented), for the control plane when it must know a
+   * meter's verdict before the datapath sees the packet (packet-ins built in translation).
+   * Returns a negative number for "drop", else the drop-precedence levels a dscp_remark band
+   * adds (0: pass unchanged). A missing meter returns 0.
+   */
+  meterRun(id: number, bytes: number): number;
   /** Stops processing and forgets ports and flows (netdevs are not closed). */
   close(): void;
 }

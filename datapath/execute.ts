@@ -13,6 +13,7 @@ import { LAYER } from '../lib/packet/extract.js';
 import { ETH_TYPE, FRAG_LATER, IPPROTO, W, hashKey } from '../lib/packet/flow-key.js';
 import type { DpAction, UserspaceCookie } from './actions.js';
 import { actionModifies } from './actions.js';
+import { raiseDropPrecedence } from './dp-meter.js';
 import type { DpPacket } from './packet.js';
 
 /** What the executor needs from the datapath. */
@@ -27,6 +28,12 @@ export interface ExecContext {
   clone(pkt: DpPacket): DpPacket;
   /** Drops one reference to `pkt` (back to the pool at zero). */
   release(pkt: DpPacket): void;
+  /**
+   * Runs datapath meter `meterId` for `pkt` (a `meter` action). Returns a negative number when
+   * the packet must be dropped, else the drop-precedence levels to add to its DSCP (0: none).
+   * Does not take a reference. Absent: every meter passes (as for a missing meter).
+   */
+  meter?(pkt: DpPacket, meterId: number): number;
 }
 
 /** Index of the last action in `actions` that modifies the packet, or -1. */
@@ -432,6 +439,25 @@ function decTtl(ctx: ExecContext, p: DpPacket, le1: readonly DpAction[]): boolea
   return false;
 }
 
+/**
+ * Raises the drop precedence of an IP packet's DSCP by `levels` (a dscp_remark meter band, see
+ * datapath/dp-meter.ts); non-IP packets are left unchanged.
+ */
+function remarkDscp(p: DpPacket, levels: number): void {
+  if (!p.layersValid) p.parse();
+  const b = p.buf;
+  const l3 = p.layers[LAYER.L3]!;
+  if (isIPv4(p)) {
+    const tos = b[l3 + 1]!;
+    const nd = raiseDropPrecedence(tos >>> 2, levels);
+    setIPv4Byte(p, 1, (nd << 2) | (tos & 3), undefined);
+  } else if (isIPv6(p)) {
+    const tc = ((b[l3]! & 0x0f) << 4) | (b[l3 + 1]! >>> 4);
+    const nd = raiseDropPrecedence(tc >>> 2, levels);
+    setIPv6Word0(p, 20, 8, (nd << 2) | (tc & 3), undefined);
+  }
+}
+
 const hashScratch = new Uint32Array(12);
 
 function hashPacket(p: DpPacket, basis: number): number {
@@ -502,6 +528,13 @@ export function executeActions(
       case 'recirc':
         ctx.recirc(p, a.id);
         return;
+      case 'meter': {
+        if (ctx.meter === undefined) break;
+        const v = ctx.meter(p, a.meterId);
+        if (v < 0) return;
+        if (v > 0) remarkDscp(p, v);
+        break;
+      }
     }
   }
 }

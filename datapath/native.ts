@@ -28,6 +28,13 @@ export interface PacketSocketOptions {
   rcvbuf?: number;
   /** SO_SNDBUF(FORCE) in bytes (0: the system default). */
   sndbuf?: number;
+  /**
+   * Adopt this already bound AF_PACKET descriptor (opened by another PacketSocket, e.g. on the
+   * main thread) instead of opening one: no socket, bind or option changes; `close()` never
+   * closes it and `setupRing` is refused. The other options are ignored. The owner must keep
+   * the descriptor open while the adopting socket uses it.
+   */
+  adoptFd?: number;
 }
 
 /**
@@ -186,6 +193,14 @@ export interface NativeAddon {
    * thread.
    */
   waitReadable(fds: Int32Array, count: number, timeoutMs: number, ready: Uint8Array): number;
+  /** Creates a non-blocking eventfd (counter 0) to wake a thread in {@link waitReadable}. */
+  wakeFdCreate(): number;
+  /** Makes the eventfd readable (adds 1 to its counter). Any thread may call it. */
+  wakeFdSignal(fd: number): void;
+  /** Reads and resets the eventfd's counter; returns it (0 when it was not signalled). */
+  wakeFdDrain(fd: number): number;
+  /** Closes the eventfd. */
+  wakeFdClose(fd: number): void;
   /** Constants. */
   readonly constants: NativeConstants;
   /** Version of this interface; bumped on incompatible changes. */
@@ -193,7 +208,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

@@ -59,6 +59,27 @@ export interface AfPacketOptions {
   completeChecksums?: boolean;
   /** Frames of a TPACKET_V2 rx ring (0 or absent: recvmmsg). */
   rxRing?: number;
+  /**
+   * Do I/O on this descriptor, opened by another AfPacketNetdev (the datapath worker thread
+   * adopts the main thread's sockets): nothing is opened, bound or configured, close() leaves
+   * the descriptor open, and no ring can be used. Not an Interface option.
+   */
+  adoptFd?: number;
+}
+
+/**
+ * What a datapath worker thread needs to receive and send on an {@link AfPacketNetdev}'s
+ * socket with a netdev of its own (see {@link AfPacketNetdev.workerConfig}).
+ */
+export interface AfPacketWorkerConfig {
+  /** Interface name. */
+  readonly name: string;
+  /** The socket's descriptor, to adopt. */
+  readonly fd: number;
+  /** Receive slots per batch. */
+  readonly rxBatch: number;
+  /** Whether offloaded L4 checksums are completed on receive. */
+  readonly completeChecksums: boolean;
 }
 
 /** Bytes before each slot's frame: room to re-insert one stripped VLAN tag. */
@@ -185,6 +206,11 @@ export class AfPacketNetdev implements Netdev {
       sndbuf: opts.sndbuf ?? 0,
     };
     if (opts.netns !== undefined && opts.netns !== '') so.netns = netnsPath(opts.netns);
+    if (opts.adoptFd !== undefined) {
+      if (opts.rxRing !== undefined && opts.rxRing > 0)
+        throw new RangeError(`afpacket ${name}: an adopted descriptor cannot use a ring`);
+      so.adoptFd = opts.adoptFd;
+    }
     this.sock = new this.native.PacketSocket(name, so);
     // recvmmsg consumes a pending socket error; ringRecv never touches the socket, so with a
     // ring the error (set when the socket was bound to a link still down, or the link went
@@ -302,6 +328,44 @@ export class AfPacketNetdev implements Netdev {
     this.check();
     this.pullKernelDrops();
     return { ...this.st };
+  }
+
+  /**
+   * The counters kept here, without reading the kernel's drop counter (which resets on read and
+   * belongs to the socket's owner). A datapath worker reports deltas of these to the owner.
+   */
+  localStats(): NetdevStats {
+    return { ...this.st };
+  }
+
+  /**
+   * Adds counter deltas measured elsewhere (a datapath worker thread doing this socket's I/O
+   * through an adopted descriptor) to this netdev's counters.
+   */
+  addStats(delta: Readonly<Partial<NetdevStats>>): void {
+    const st = this.st;
+    st.rxPackets += delta.rxPackets ?? 0;
+    st.rxBytes += delta.rxBytes ?? 0;
+    st.rxDropped += delta.rxDropped ?? 0;
+    st.rxErrors += delta.rxErrors ?? 0;
+    st.txPackets += delta.txPackets ?? 0;
+    st.txBytes += delta.txBytes ?? 0;
+    st.txDropped += delta.txDropped ?? 0;
+    st.txErrors += delta.txErrors ?? 0;
+  }
+
+  /**
+   * What a datapath worker needs to take this socket's receive over, or undefined when it
+   * cannot (closed, or receiving through a ring, which stays with this thread).
+   */
+  workerConfig(): AfPacketWorkerConfig | undefined {
+    if (this.closed || this.ring !== undefined) return undefined;
+    return {
+      name: this.name,
+      fd: this.sock.fd,
+      rxBatch: this.slots,
+      completeChecksums: this.completeCsum,
+    };
   }
 
   private pullKernelDrops(): void {

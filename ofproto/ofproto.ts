@@ -223,12 +223,16 @@ export class Ofproto {
   }
 
   /**
-   * Plugs packet-out execution and/or a change listener (the revalidator) into the pipeline's
-   * hooks. Only the members present in `h` are replaced; an explicit undefined unplugs one.
+   * Plugs packet-out execution, the datapath-meter hooks and/or a change listener (the
+   * revalidator) into the pipeline's hooks. Only the members present in `h` are replaced; an explicit undefined unplugs one.
    */
-  setPipelineHooks(h: Partial<Pick<PipelineHooks, 'packetOut' | 'changed'>>): void {
+  setPipelineHooks(
+    h: Partial<Pick<PipelineHooks, 'packetOut' | 'changed' | 'meterChanged' | 'meterSync'>>,
+  ): void {
     if ('packetOut' in h) this.hooks.packetOut = h.packetOut;
     if ('changed' in h) this.hooks.changed = h.changed;
+    if ('meterChanged' in h) this.hooks.meterChanged = h.meterChanged;
+    if ('meterSync' in h) this.hooks.meterSync = h.meterSync;
   }
 
   /**

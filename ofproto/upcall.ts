@@ -17,7 +17,7 @@
  */
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { counter } from '../lib/counters.js';
-import { FLOW_KEY_WORDS, W, type FlowKey } from '../lib/packet/flow-key.js';
+import { FLOW_KEY_WORDS, W, hashMasked, type FlowKey } from '../lib/packet/flow-key.js';
 import type {
   Dpif,
   UpcallHandler,
@@ -25,7 +25,7 @@ import type {
   UpcallResult,
   UserspaceUpcall,
 } from '../datapath/dpif.js';
-import type { Xlate, XlateResult } from './xlate.js';
+import type { GroupHit, Xlate, XlateResult } from './xlate.js';
 
 const cRevalidate = counter(
   'revalidator_flush',
@@ -43,28 +43,76 @@ const cPushed = counter(
   'datapath flow statistics pushed to OpenFlow rules',
 );
 
-/** The identity of an installed megaflow: its creating key under its mask. */
-function flowId(key: FlowKey, mask: FlowKey, forceExact: boolean): string {
-  let s = '';
-  for (let i = 0; i < FLOW_KEY_WORDS; i++) {
-    let m = mask[i]!;
-    if (forceExact && (i === W.IN_PORT || i === W.RECIRC_ID)) m = 0xffffffff;
-    s += ((key[i]! & m) >>> 0).toString(36) + '/' + (m >>> 0).toString(36) + ',';
-  }
-  return s;
+/** A full {@link UpcallRouter.pushStats} pass happens at least once in this many calls. */
+const FULL_PASS_EVERY = 10;
+
+/** The groups of an attribution whose translation hit none (never modified). */
+const NO_GROUPS: GroupHit[] = [];
+
+/** Scratch mask for {@link flowHash} (never retained). */
+const scratchMask = new Uint32Array(FLOW_KEY_WORDS);
+
+/**
+ * Hash of an installed megaflow's identity: its creating key under its mask, with in_port and
+ * recirc_id exact when `forceExact` (the datapath makes them exact whatever the mask says). No
+ * allocation.
+ */
+function flowHash(key: FlowKey, mask: FlowKey, forceExact: boolean): number {
+  scratchMask.set(mask);
+  if (forceExact) scratchMask[W.IN_PORT] = scratchMask[W.RECIRC_ID] = 0xffffffff;
+  return hashMasked(key, scratchMask);
 }
 
-interface Attribution {
+/**
+ * Whether `a` (pending) is the attribution of the installed flow `key`/`mask` (see
+ * {@link flowHash}).
+ */
+function sameFlow(a: Attribution, key: FlowKey, mask: FlowKey): boolean {
+  const ak = a.key;
+  const am = a.mask;
+  if (ak === undefined || am === undefined) return false;
+  for (let i = 0; i < FLOW_KEY_WORDS; i++) {
+    let m = am[i]!;
+    if (i === W.IN_PORT || i === W.RECIRC_ID) m = 0xffffffff;
+    if (m !== mask[i] || ((ak[i]! ^ key[i]!) & m) !== 0) return false;
+  }
+  return true;
+}
+
+/** What an installed flow's statistics are credited to (the rules and groups it hit). */
+interface Attribution extends Pick<XlateResult, 'rules' | 'groups'> {
   xlate: Xlate;
-  result: XlateResult;
+  /** Packets of the flow already credited (the upcalled one is credited at upcall time). */
   packets: number;
+  /** Bytes of the flow already credited. */
   bytes: number;
+  /** While pending: the key of the upcalled packet (the request's copy). */
+  key: FlowKey | undefined;
+  /** While pending: the translation's mask. */
+  mask: FlowKey | undefined;
+  /** The last {@link UpcallRouter.pushStats} pass that found its flow in the datapath. */
+  pass: number;
 }
 
 /** Routes datapath upcalls to the bridges, pushes statistics back and flushes stale flows. */
 export class UpcallRouter implements UpcallHandler {
   private readonly owners = new Map<number, Xlate>();
-  private readonly attributions = new Map<string, Attribution>();
+  /**
+   * Attributions made since the last {@link pushStats}, by the request's key array: a datapath
+   * that keeps that array as the installed flow's key (DpifNetdev does) lets pushStats find
+   * them by identity; otherwise it compares keys under masks.
+   */
+  private pending = new Map<FlowKey, Attribution>();
+  /** Attributions matched to a datapath flow, by the flow's id (stable for its lifetime). */
+  private readonly byId = new Map<number, Attribution>();
+  private pass = 0;
+  /** Datapath hits (EMC + megaflow) at the last {@link pushStats} call. */
+  private lastHits = -1;
+  /** The last full pass was caused by new hits: the next call makes one more. */
+  private trailing = false;
+  /** pushStats calls skipped since the last full pass. */
+  private skipped = 0;
+
   private flushPending = false;
   private timer: TimerHandle | undefined;
 
@@ -101,25 +149,33 @@ export class UpcallRouter implements UpcallHandler {
   }
 
   upcall(batch: readonly UpcallRequest[]): readonly (UpcallResult | undefined)[] {
-    return batch.map((req) => {
+    const out = new Array<UpcallResult | undefined>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const req = batch[i]!;
       const x = this.owners.get(req.inPort);
       if (!x) {
         cUnknownPort.inc();
-        return undefined;
+        out[i] = undefined;
+        continue;
       }
       const t = x.translateUpcall(req);
-      if (!t) return undefined;
-      if (t.answer.install !== false) {
+      if (t && t.answer.install !== false) {
         // The upcalled packet itself was credited by the translation; later ones by pushStats.
-        this.attributions.set(flowId(req.key, t.answer.mask, true), {
+        const r = t.result;
+        this.pending.set(req.key, {
           xlate: x,
-          result: t.result,
+          rules: r.rules,
+          groups: r.groups.length === 0 ? NO_GROUPS : r.groups,
           packets: 0,
           bytes: 0,
+          key: req.key,
+          mask: r.mask,
+          pass: 0,
         });
       }
-      return t.answer;
-    });
+      out[i] = t?.answer;
+    }
+    return out;
   }
 
   userspace(msg: UserspaceUpcall): void {
@@ -128,25 +184,75 @@ export class UpcallRouter implements UpcallHandler {
 
   /**
    * Credits every installed flow's new packets and bytes (since the last push) to the rules and
-   * groups its translation hit, and forgets attributions of flows that are gone.
+   * groups its translation hit, and forgets attributions of flows that are gone. Skips the walk
+   * over the flows while the datapath reports no new hits (see the body), so an idle or
+   * all-new-flows datapath is not walked every second.
    */
   pushStats(): void {
-    const seen = new Set<string>();
+    const pending = this.pending;
+    if (pending.size === 0 && this.byId.size === 0) return;
+    // No datapath flow was hit since the last call, nor the one before (flow counters may lag
+    // the datapath's totals by a call): there is nothing to credit, and walking every flow
+    // (tens of ms with 100k of them, during which no packet is read) can wait, unless too many
+    // attributions may be stale or it has waited FULL_PASS_EVERY calls.
+    const st = this.dpif.stats();
+    const hits = st.emcHits + st.megaflowHits;
+    const changed = hits !== this.lastHits;
+    this.lastHits = hits;
+    if (
+      !changed &&
+      !this.trailing &&
+      ++this.skipped < FULL_PASS_EVERY &&
+      pending.size + this.byId.size <= 2 * st.flows + 1024
+    )
+      return;
+    this.trailing = changed;
+    this.skipped = 0;
+    const pass = ++this.pass;
+    let index: Map<number, Attribution[]> | undefined;
     for (const f of this.dpif.flows()) {
-      const id = flowId(f.key, f.mask, false);
-      const a = this.attributions.get(id);
-      if (!a) continue;
-      seen.add(id);
+      let a = this.byId.get(f.id);
+      if (a === undefined) {
+        // A flow installed since the last push: find its attribution, once.
+        if (pending.size === 0) continue;
+        a = pending.get(f.key);
+        if (a === undefined || !sameFlow(a, f.key, f.mask)) {
+          index ??= this.pendingIndex();
+          a = index.get(flowHash(f.key, f.mask, false))?.find((c) => sameFlow(c, f.key, f.mask));
+          if (a === undefined) continue;
+        }
+        a.key = a.mask = undefined;
+        this.byId.set(f.id, a);
+      }
+      a.pass = pass;
       const dp = f.packets - a.packets;
       const db = f.bytes - a.bytes;
       if (dp > 0) {
-        a.xlate.credit(a.result, dp, Math.max(0, db));
+        a.xlate.credit(a, dp, Math.max(0, db));
         a.packets = f.packets;
         a.bytes = f.bytes;
         cPushed.inc();
       }
     }
-    for (const id of this.attributions.keys()) if (!seen.has(id)) this.attributions.delete(id);
+    // Flows that are gone (and attributions of flows never installed) are forgotten.
+    for (const [id, a] of this.byId) if (a.pass !== pass) this.byId.delete(id);
+    this.pending = new Map();
+  }
+
+  /**
+   * The pending attributions by identity hash, the later of two with the same identity first
+   * (as the datapath keeps one flow per identity, the latest translation describes it).
+   */
+  private pendingIndex(): Map<number, Attribution[]> {
+    const index = new Map<number, Attribution[]>();
+    for (const a of this.pending.values()) {
+      if (a.key === undefined || a.mask === undefined) continue;
+      const h = flowHash(a.key, a.mask, true);
+      const list = index.get(h);
+      if (list === undefined) index.set(h, [a]);
+      else list.unshift(a);
+    }
+    return index;
   }
 
   /**
@@ -158,7 +264,9 @@ export class UpcallRouter implements UpcallHandler {
     this.flushPending = true;
     this.pushStats();
     this.dpif.flushAll();
-    this.attributions.clear();
+    this.pending = new Map();
+    this.byId.clear();
+    this.lastHits = -1;
     cRevalidate.inc();
     queueMicrotask(() => {
       this.flushPending = false;

@@ -29,9 +29,17 @@
  * - Groups: all, select (hash of the L2–L4 addresses, un-wildcarded, with bucket weights; only
  *   live buckets), indirect, fast-failover (first live bucket; liveness from the watch port's
  *   config/state and, recursively, the watch group), chaining.
- * - Meters: accounted and enforced on the slow path (the IR has no meter action): a metered flow
- *   stays on the slow path (`meter`) and each packet takes tokens from its bands' buckets; a drop
- *   band that is exceeded drops the packet; a dscp_remark band raises the drop precedence.
+ * - Meters run in the datapath (OVS's dpif meters): each OpenFlow meter of the bridge is a
+ *   datapath meter (ids allocated per datapath, lowest free from 0, as OVS's meter id pool),
+ *   programmed through the executor when the meter is added, modified or deleted; the METER
+ *   instruction emits `meter(ID)` before the rule's other effects and the flow stays cacheable.
+ *   Packet-ins are built here, not by the datapath, so a translation with side effects that
+ *   produces packet-ins runs the meters preceding them on the datapath meter at once
+ *   ({@link PacketExecutor.meterRun}): a drop cancels those packet-ins and what follows; a
+ *   dscp_remark becomes the equivalent `set` (packet-in frames included). Unlike OVS 3.1's
+ *   userspace datapath (drop bands only), dscp_remark bands are supported. The meter action is
+ *   emitted before field changes pending from earlier tables, as OVS does, except for a meter
+ *   with a dscp_remark band, which must see them.
  * - Too deep a chain of gotos/groups (64 levels) or too many (4096) ends in a counted drop.
  */
 import type { Clock } from '../lib/clock.js';
@@ -54,6 +62,11 @@ import {
   type FlowKey,
 } from '../lib/packet/flow-key.js';
 import { setAction, type DpAction, type SetField } from '../datapath/actions.js';
+import {
+  raiseDropPrecedence,
+  type DpMeterConfig,
+  type DpMeterStats,
+} from '../datapath/dp-meter.js';
 import type { UpcallRequest, UpcallResult, UserspaceUpcall } from '../datapath/dpif.js';
 import { executeActions, lastModifying, type ExecContext } from '../datapath/execute.js';
 import { PacketPool } from '../datapath/packet.js';
@@ -74,7 +87,7 @@ import {
 } from './normal.js';
 import type { Ofconn } from './ofconn.js';
 import type { OfPort, Ofproto } from './ofproto.js';
-import type { OfGroup, OfMeter, OfRule, OpenFlowPipeline } from './pipeline.js';
+import type { MeterChangeOp, OfGroup, OfMeter, OfRule, OpenFlowPipeline } from './pipeline.js';
 import { Pinsched } from './pinsched.js';
 
 const log = getLogger('xlate');
@@ -139,11 +152,11 @@ export type TraceEvent =
 export interface XlateInput {
   /** The flow; `in_port` is an OpenFlow port number (CONTROLLER for controller packets). */
   key: FlowKey;
-  /** The frame (needed to build packet-ins; meters count its length). */
+  /** The frame (needed to build packet-ins; meters run ahead of them count its length). */
   frame?: Uint8Array;
   /**
-   * Whether translation may change state: learn MACs, take meter tokens, count meter and group
-   * statistics, build packet-ins. Default true; ofproto/trace without `-generate` uses false.
+   * Whether translation may change state: learn MACs, build packet-ins (and run the datapath
+   * meters that precede them), count group statistics. Default true; ofproto/trace without `-generate` uses false.
    */
   sideEffects?: boolean;
   /** Translate this action list (packet-out) instead of starting at table 0. */
@@ -172,7 +185,7 @@ export interface XlateResult {
   groups: GroupHit[];
   /** Packet-ins to send (only with side effects and a frame). */
   packetIns: PacketInRequest[];
-  /** Reasons the flow must not be cached as is (`controller`, `meter`); empty = cacheable. */
+  /** Reasons the flow must not be cached as is (`controller`, `bfd`, …); empty = cacheable. */
   slow: string[];
   /** True when NORMAL was used (the flow depends on the MAC table). */
   usedNormal: boolean;
@@ -182,10 +195,24 @@ export interface XlateResult {
   dropReason?: string;
 }
 
-/** Executes a packet-out on the datapath (Dpif.execute fits). */
+/**
+ * Executes a packet-out on the datapath and holds the datapath meters (a Dpif fits). Without
+ * the meter members, METER instructions are not enforced (the trace says so).
+ */
 export interface PacketExecutor {
   /** Runs `actions` on a copy of `frame` received on datapath port `inPort`. */
   execute(frame: Uint8Array, inPort: number, actions: readonly DpAction[]): void;
+  /** Creates or replaces datapath meter `id` (counters restart at 0); throws on a bad config. */
+  meterSet?(id: number, config: DpMeterConfig): void;
+  /** Deletes datapath meter `id`, returning its last counters. */
+  meterDel?(id: number): DpMeterStats | undefined;
+  /** Counters of datapath meter `id` since it was last set. */
+  meterStats?(id: number): DpMeterStats | undefined;
+  /**
+   * Runs datapath meter `id` for one packet of `bytes` bytes, counting it, as a `meter` action
+   * would: a negative result means drop, else the drop-precedence levels to add (0: none).
+   */
+  meterRun?(id: number, bytes: number): number;
 }
 
 /** Options of an {@link Xlate}. */
@@ -378,16 +405,74 @@ function prereqOk(name: string, f: FlowKey): boolean {
   }
 }
 
-/** Per-band token bucket of a meter (slow path). */
-interface BandState {
-  tokens: number;
-  last: number;
+/** The datapath meter behind an OpenFlow meter, and what of its counters was folded in. */
+interface DpMeterBinding {
+  /** The executor holding it. */
+  readonly executor: PacketExecutor;
+  /** Datapath meter id. */
+  readonly dpId: number;
+  /** Datapath counters already added to the OfMeter's. */
+  seen: { packets: number; bytes: number; bands: { packets: number; bytes: number }[] };
 }
 
-interface MeterState {
-  bands: OfMeter['bands'];
-  state: BandState[];
+/** Datapath meter ids in use, per executor (datapath): bridges sharing a datapath share it. */
+const dpMeterIds = new WeakMap<PacketExecutor, Set<number>>();
+
+function allocDpMeterId(ex: PacketExecutor): number {
+  let used = dpMeterIds.get(ex);
+  if (!used) dpMeterIds.set(ex, (used = new Set()));
+  let id = 0;
+  while (used.has(id)) id++;
+  used.add(id);
+  return id;
 }
+
+/** The datapath form of an OpenFlow meter's configuration. */
+export function dpMeterConfig(m: OfMeter): DpMeterConfig {
+  return {
+    unit: (m.flags & OFPMF.PKTPS) !== 0 ? 'pktps' : 'kbps',
+    burst: (m.flags & OFPMF.BURST) !== 0,
+    bands: m.bands.map((b) => ({
+      type: b.type === 'DROP' ? 'drop' : 'dscp_remark',
+      rate: b.rate,
+      burstSize: b.burstSize,
+      precLevel: b.type === 'DSCP_REMARK' ? b.precLevel : 0,
+    })),
+  };
+}
+
+function zeroSeen(nBands: number): DpMeterBinding['seen'] {
+  return {
+    packets: 0,
+    bytes: 0,
+    bands: Array.from({ length: nBands }, () => ({ packets: 0, bytes: 0 })),
+  };
+}
+
+/**
+ * The `set` that does what a dscp_remark band raising the drop precedence by `levels` does to
+ * `frame` after `before` ran on it; undefined for a non-IP packet (a remark leaves it alone).
+ */
+function remarkAction(
+  frame: Uint8Array,
+  before: readonly DpAction[],
+  levels: number,
+): DpAction | undefined {
+  const now = applyToFrame(
+    frame,
+    0xffffffff,
+    before.filter((x) => x.type !== 'output'),
+  );
+  const k = newFlowKey();
+  extractFlowKey(now, 0, now.length, 0, k);
+  const et = k[W.ETH_TYPE]! & 0xffff;
+  if (et !== ETH_TYPE.IP && et !== ETH_TYPE.IPV6) return undefined;
+  const dscp = raiseDropPrecedence((k[W.NW]! >>> 10) & 0x3f, levels);
+  return setAction(et === ETH_TYPE.IP ? 'ipv4_tos' : 'ipv6_tclass', dscp << 2, 0xfc);
+}
+
+/** Packet-ins → the length of the action list when each was produced (its position). */
+const pinOutPos = new WeakMap<PacketInRequest, number>();
 
 const execPool = new PacketPool(0);
 const execCtx: ExecContext = {
@@ -451,24 +536,97 @@ function actionSetSlot(a: Action): [number, string] {
   }
 }
 
+/** Instructions in the order OpenFlow 1.3 runs them (GOTO_TABLE last, apart). */
+const INSTRUCTION_ORDER = [
+  'METER',
+  'APPLY_ACTIONS',
+  'CLEAR_ACTIONS',
+  'WRITE_ACTIONS',
+  'WRITE_METADATA',
+] as const satisfies readonly Instruction['type'][];
+
+/** The last instruction of type `t` in `list` (a later duplicate wins, as it always has). */
+function lastInstruction(
+  list: readonly Instruction[],
+  t: Instruction['type'],
+): Instruction | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.type === t) return list[i];
+  return undefined;
+}
+
 class TooDeep extends Error {}
-class MeterDrop extends Error {}
 class StopPipeline extends Error {}
 
-/** The translation state of one packet. */
+/** An entry of the action set. */
+type ActionSetEntry = { order: number; seq: number; action: Action };
+
+/**
+ * Scratch flow keys for {@link Ctx.base} and {@link Ctx.dirty}, which never leave a translation:
+ * a stack, since translations can nest (a packet-out or a protocol's frame can reach the
+ * datapath, whose misses are translated before the outer translation ends).
+ */
+const scratchKeys: FlowKey[] = [];
+let scratchDepth = 0;
+
+/** Keys per slab of {@link slabKey}. */
+const SLAB_KEYS = 96;
+let slab = new Uint32Array(0);
+let slabUsed = SLAB_KEYS;
+
+/**
+ * A zeroed flow key carved out of a shared slab: a view, far cheaper to make than a key of its
+ * own (whose backing store the allocator and the GC handle one by one). For the keys a
+ * translation returns (`finalFlow`, `mask`), which callers copy or drop; one that is kept pins
+ * its slab (16 KiB), so nothing kept by the thousand may come from here.
+ */
+function slabKey(): FlowKey {
+  if (slabUsed === SLAB_KEYS) {
+    slab = new Uint32Array(SLAB_KEYS * FLOW_KEY_WORDS);
+    slabUsed = 0;
+  }
+  const off = slabUsed++ * FLOW_KEY_WORDS;
+  return slab.subarray(off, off + FLOW_KEY_WORDS);
+}
+
+/** Shared (frozen) one-output action lists by datapath port, see {@link sharedActions}. */
+const singleOutputs = new Map<number, DpAction[]>();
+
+/**
+ * `out`, or an equal shared list when it is a single output (most megaflows: each installed
+ * flow then keeps no list of its own). The shared lists are frozen; results' action lists are
+ * never changed by their users.
+ */
+function sharedActions(out: DpAction[]): DpAction[] {
+  if (out.length !== 1) return out;
+  const a = out[0]!;
+  if (a.type !== 'output') return out;
+  let l = singleOutputs.get(a.port);
+  if (l === undefined) {
+    if (singleOutputs.size >= 1024) return out;
+    l = Object.freeze([Object.freeze({ type: 'output', port: a.port })]) as DpAction[];
+    singleOutputs.set(a.port, l);
+  }
+  return l;
+}
+
+/** The translation state of one packet (release its scratch keys with {@link Ctx.done}). */
 class Ctx {
+  /** The flow as the actions so far changed it (becomes the result's `finalFlow`). */
   readonly flow: FlowKey;
   /** What the datapath packet looks like after the actions emitted so far. */
   readonly base: FlowKey;
   /** Bits written by actions and not yet committed. */
-  readonly dirty = newFlowKey();
-  readonly wc = newFlowKey();
+  readonly dirty: FlowKey;
+  /** The megaflow mask (becomes the result's `mask`). */
+  readonly wc = slabKey();
   readonly out: DpAction[] = [];
   readonly rules: OfRule[] = [];
   readonly groups: GroupHit[] = [];
   readonly packetIns: PacketInRequest[] = [];
-  readonly slow = new Set<string>();
-  actionSet = new Map<string, { order: number; seq: number; action: Action }>();
+  /** True when trace events are wanted (events are built only then). */
+  readonly tracing: boolean;
+  private slowSet: Set<string> | undefined;
+  private actionSetMap: Map<string, ActionSetEntry> | undefined;
   private seq = 0;
   depth = 0;
   resubmits = 0;
@@ -490,8 +648,16 @@ class Ctx {
     readonly side: boolean,
     readonly packetOut: boolean,
   ) {
-    this.flow = Uint32Array.from(input.key);
-    this.base = Uint32Array.from(input.key);
+    this.flow = slabKey();
+    this.flow.set(input.key);
+    const d = scratchDepth;
+    scratchDepth += 2;
+    if (scratchKeys.length < scratchDepth) scratchKeys.push(newFlowKey(), newFlowKey());
+    this.base = scratchKeys[d]!;
+    this.base.set(input.key);
+    this.dirty = scratchKeys[d + 1]!;
+    this.dirty.fill(0);
+    this.tracing = input.trace !== undefined;
     this.inPort = input.key[W.IN_PORT]!;
     // xlate_wc_init: in_port, recirc_id, eth_type always; ip_frag for IP.
     const wc = this.wc;
@@ -499,6 +665,35 @@ class Ctx {
     wc[W.RECIRC_ID] = 0xffffffff;
     wc[W.ETH_TYPE] = 0xffff;
     if (isIp(this.flow)) wc[W.NW] = (wc[W.NW]! | (3 << 24)) >>> 0;
+  }
+
+  /** Gives the scratch keys back (the last thing a translation does with this context). */
+  done(): void {
+    scratchDepth -= 2;
+  }
+
+  /** Reasons the flow must stay on the slow path (created on first use). */
+  get slow(): Set<string> {
+    return (this.slowSet ??= new Set<string>());
+  }
+
+  /** The slow-path reasons as a list (empty without any). */
+  slowList(): string[] {
+    return this.slowSet === undefined ? [] : [...this.slowSet];
+  }
+
+  /** The action set (created on first use). */
+  get actionSet(): Map<string, ActionSetEntry> {
+    return (this.actionSetMap ??= new Map<string, ActionSetEntry>());
+  }
+
+  set actionSet(m: Map<string, ActionSetEntry>) {
+    this.actionSetMap = m;
+  }
+
+  /** The action set if one was ever made (without creating it). */
+  actionSetIfAny(): Map<string, ActionSetEntry> | undefined {
+    return this.actionSetMap;
   }
 
   trace(e: TraceEvent): void {
@@ -520,10 +715,15 @@ class Ctx {
   commit(): void {
     const { flow, base, dirty, wc } = this;
     for (const c of COMMIT_FIELDS) {
-      if (!c.when(flow)) continue;
-      let any = false;
-      let differs = false;
       const n = c.words === 2 ? 2 : c.words;
+      // Nothing to do unless some bit of the field is dirty and differs from the packet's.
+      let differs = false;
+      for (let i = 0; i < n; i++) {
+        const w = c.word + i;
+        if (((flow[w]! ^ base[w]!) & dirty[w]!) !== 0) differs = true;
+      }
+      if (!differs || !c.when(flow)) continue;
+      differs = false;
       const val: number[] = [];
       for (let i = 0; i < n; i++) {
         const w = c.word + i;
@@ -532,11 +732,10 @@ class Ctx {
         const d = ((dirty[w]! >>> sh) & fm) >>> 0;
         const fv = ((flow[w]! >>> sh) & fm) >>> 0;
         const bv = ((base[w]! >>> sh) & fm) >>> 0;
-        if (d !== 0) any = true;
         if (((fv ^ bv) & d) !== 0) differs = true;
         val.push(fv);
       }
-      if (!any || !differs) continue;
+      if (!differs) continue;
       // The whole field is written (and so un-wildcarded): simpler datapath actions, and a
       // megaflow at most narrower than needed.
       this.out.push(setAction(c.ir, val));
@@ -562,6 +761,8 @@ class Ctx {
 
   private commitVlan(): void {
     const { flow, base } = this;
+    // Same tags (both words equal): nothing to push or pop, nothing consulted.
+    if (flow[W.VLAN0] === base[W.VLAN0] && flow[W.VLAN1] === base[W.VLAN1]) return;
     const tags = (k: FlowKey): number[] => {
       const t: number[] = [];
       for (const w of [W.VLAN0, W.VLAN1]) {
@@ -627,7 +828,11 @@ export class Xlate {
   /** Bridge.flood_vlans (NORMAL neither learns nor looks up MACs on these VLANs). */
   floodVlans: ReadonlySet<number> = new Set();
   private readonly clock: Clock;
-  private readonly meterStates = new WeakMap<OfMeter, MeterState>();
+  /** {@link portByDp}'s memory. */
+  private readonly byDp = new Map<number, OfPort>();
+  /** Scratch input key of {@link translateUpcall} (read only by the Ctx constructor). */
+  private readonly upcallKey = newFlowKey();
+  private readonly dpMeters = new WeakMap<OfMeter, DpMeterBinding>();
 
   constructor(opts: XlateOptions) {
     this.ofproto = opts.ofproto;
@@ -643,9 +848,17 @@ export class Xlate {
     return this.ofproto.tables;
   }
 
-  /** Plugs packet-out into the bridge's pipeline hooks. */
+  /**
+   * Plugs packet-out and the datapath meters into the bridge's pipeline hooks, and programs the
+   * meters that already exist.
+   */
   attach(): void {
-    this.ofproto.setPipelineHooks({ packetOut: (conn, msg) => this.packetOut(conn, msg) });
+    this.ofproto.setPipelineHooks({
+      packetOut: (conn, msg) => this.packetOut(conn, msg),
+      meterChanged: (op, m) => this.meterChanged(op, m),
+      meterSync: (m) => this.meterSync(m),
+    });
+    for (const m of this.pipeline.allMeters()) this.dpMeter(m);
   }
 
   /** True when table 0 falls back to NORMAL (standalone and no controller connected). */
@@ -661,6 +874,14 @@ export class Xlate {
     cXlate.inc();
     const side = input.sideEffects ?? true;
     const ctx = new Ctx(this, input, side, input.actions !== undefined);
+    try {
+      return this.translateIn(ctx, input);
+    } finally {
+      ctx.done();
+    }
+  }
+
+  private translateIn(ctx: Ctx, input: XlateInput): XlateResult {
     let dropReason: string | undefined;
     try {
       if (input.actions) {
@@ -684,24 +905,23 @@ export class Xlate {
         ctx.out.length = 0;
         ctx.packetIns.length = 0;
         dropReason = 'too deep';
-      } else if (e instanceof MeterDrop) {
-        cMeterDrop.inc();
-        ctx.out.length = 0;
-        dropReason = 'meter';
       } else if (!(e instanceof StopPipeline)) {
         throw e;
       }
+    }
+    if (ctx.side && input.frame && ctx.packetIns.length > 0) {
+      if (this.preMeter(ctx, input.frame)) dropReason = 'meter';
     }
     // OpenFlow metadata is no datapath field (it is 0 whenever a packet enters): as in OVS, the
     // megaflow never matches on it.
     ctx.wc[W.METADATA] = ctx.wc[W.METADATA + 1] = 0;
     const r: XlateResult = {
-      actions: ctx.out,
+      actions: sharedActions(ctx.out),
       mask: ctx.wc,
       rules: ctx.rules,
       groups: ctx.groups,
       packetIns: ctx.packetIns,
-      slow: [...ctx.slow],
+      slow: ctx.slowList(),
       usedNormal: ctx.usedNormal,
       finalFlow: ctx.flow,
     };
@@ -736,7 +956,7 @@ export class Xlate {
   }
 
   /** Credits a translation's rules and groups with `packets`/`bytes` (datapath statistics). */
-  credit(r: XlateResult, packets: number, bytes: number): void {
+  credit(r: Pick<XlateResult, 'rules' | 'groups'>, packets: number, bytes: number): void {
     for (const rule of r.rules) this.pipeline.credit(rule, packets, bytes);
     for (const g of r.groups) {
       g.group.packetCount += BigInt(packets);
@@ -782,26 +1002,24 @@ export class Xlate {
       }
       ctx.rules.push(rule);
       ctx.rule = rule;
-      ctx.trace({ kind: 'rule', depth: ctx.depth - 1, tableId, rule });
+      if (ctx.tracing) ctx.trace({ kind: 'rule', depth: ctx.depth - 1, tableId, rule });
       if (!ctx.mayReceive) {
-        ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+        if (ctx.tracing) ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
         return;
       }
       let next: number | undefined;
       try {
-        const order = [
-          'METER',
-          'APPLY_ACTIONS',
-          'CLEAR_ACTIONS',
-          'WRITE_ACTIONS',
-          'WRITE_METADATA',
-        ];
-        const byType = new Map(rule.instructions.map((i) => [i.type, i]));
-        for (const t of order) {
-          const i = byType.get(t as Instruction['type']);
-          if (i) this.instruction(ctx, i);
+        const ins = rule.instructions;
+        if (ins.length === 1 && ins[0]!.type === 'APPLY_ACTIONS') {
+          // The common case, without looking for the others.
+          this.instruction(ctx, ins[0]!);
+        } else {
+          for (const t of INSTRUCTION_ORDER) {
+            const i = lastInstruction(ins, t);
+            if (i) this.instruction(ctx, i);
+          }
         }
-        const g = byType.get('GOTO_TABLE');
+        const g = lastInstruction(ins, 'GOTO_TABLE');
         if (g && g.type === 'GOTO_TABLE') {
           ctx.trace({ kind: 'instruction', depth: ctx.depth, instruction: g });
           if (g.tableId > tableId) {
@@ -815,7 +1033,7 @@ export class Xlate {
           }
         }
       } finally {
-        ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
+        if (ctx.tracing) ctx.trace({ kind: 'end', depth: ctx.depth - 1 });
       }
       if (next === undefined) this.runActionSet(ctx);
     } finally {
@@ -865,8 +1083,9 @@ export class Xlate {
 
   /** Runs the action set (at the end of the pipeline) and clears it. */
   private runActionSet(ctx: Ctx): void {
-    if (ctx.actionSet.size === 0) return;
-    const list = [...ctx.actionSet.values()].sort((a, b) => a.order - b.order || a.seq - b.seq);
+    const set = ctx.actionSetIfAny();
+    if (set === undefined || set.size === 0) return;
+    const list = [...set.values()].sort((a, b) => a.order - b.order || a.seq - b.seq);
     ctx.actionSet = new Map();
     const hasGroup = list.some((e) => e.action.type === 'GROUP');
     const actions = list.map((e) => e.action).filter((a) => !(hasGroup && a.type === 'OUTPUT'));
@@ -883,61 +1102,167 @@ export class Xlate {
   private meter(ctx: Ctx, meterId: number): void {
     const m = this.pipeline.getMeter(meterId);
     if (!m) return;
-    ctx.slow.add('meter');
-    if (!ctx.side) return;
-    const len = ctx.input.frame?.length ?? 64;
-    m.packetInCount++;
-    m.byteInCount += BigInt(len);
-    let st = this.meterStates.get(m);
-    const now = this.clock.now();
-    if (!st || st.bands !== m.bands) {
-      st = {
-        bands: m.bands,
-        state: m.bands.map((b) => ({ tokens: this.bandBurst(m, b), last: now })),
-      };
-      this.meterStates.set(m, st);
+    const b = this.dpMeter(m);
+    if (!b) {
+      ctx.note(`>> meter ${meterId} has no datapath meter, not enforced`);
+      return;
     }
-    const pktps = (m.flags & OFPMF.PKTPS) !== 0;
-    const cost = pktps ? 1 : len * 8;
-    let hit = -1;
-    m.bands.forEach((b, i) => {
-      const s = st.state[i]!;
-      const rate = pktps ? b.rate : b.rate * 1000;
-      s.tokens = Math.min(this.bandBurst(m, b), s.tokens + ((now - s.last) * rate) / 1000);
-      s.last = now;
-      if (s.tokens >= cost) s.tokens -= cost;
-      else if (hit < 0 || b.rate > m.bands[hit]!.rate) hit = i;
-    });
-    if (hit < 0) return;
-    const b = m.bands[hit]!;
-    const c = m.bandCounts[hit];
-    if (c) {
-      c.packetBandCount++;
-      c.byteBandCount += BigInt(len);
+    // As OVS, the meter goes out before field changes still pending from earlier tables (they
+    // are committed by whatever emits the packet next) — except that a dscp_remark band must
+    // act on the DSCP as the pipeline has it now, so those changes go first for such a meter.
+    if (m.bands.some((band) => band.type === 'DSCP_REMARK')) ctx.commit();
+    ctx.out.push({ type: 'meter', meterId: b.dpId });
+  }
+
+  /** The datapath meter of `m`, programmed on first use; undefined when there is none. */
+  private dpMeter(m: OfMeter): DpMeterBinding | undefined {
+    const cur = this.dpMeters.get(m);
+    if (cur) return cur;
+    const ex = this.executor;
+    if (!ex?.meterSet) return undefined;
+    const dpId = allocDpMeterId(ex);
+    try {
+      ex.meterSet(dpId, dpMeterConfig(m));
+    } catch (e) {
+      dpMeterIds.get(ex)?.delete(dpId);
+      log.error({ meter: m.meterId, err: (e as Error).message }, 'datapath refused the meter');
+      return undefined;
     }
-    if (b.type === 'DROP') {
-      ctx.note(`-> meter ${meterId} band ${hit}: dropping`);
-      throw new MeterDrop();
-    }
-    if (b.type === 'DSCP_REMARK' && isIp(ctx.flow)) {
-      const dscp = (ctx.flow[W.NW]! >>> 10) & 0x3f;
-      const nd = Math.min(0x3f, dscp + b.precLevel * 2);
-      ctx.wc[W.NW] = (ctx.wc[W.NW]! | (0x3f << 10)) >>> 0;
-      ctx.write(W.NW, nd << 10, 0x3f << 10);
+    const b: DpMeterBinding = { executor: ex, dpId, seen: zeroSeen(m.bands.length) };
+    this.dpMeters.set(m, b);
+    return b;
+  }
+
+  /** Pipeline hook: a meter was added, modified or deleted (committed). */
+  private meterChanged(op: MeterChangeOp, m: OfMeter): void {
+    switch (op) {
+      case 'add':
+        this.dpMeter(m);
+        return;
+      case 'modify': {
+        const b = this.dpMeters.get(m);
+        if (!b) {
+          this.dpMeter(m);
+          return;
+        }
+        try {
+          b.executor.meterSet?.(b.dpId, dpMeterConfig(m));
+          b.seen = zeroSeen(m.bands.length);
+        } catch (e) {
+          log.error({ meter: m.meterId, err: (e as Error).message }, 'datapath refused the meter');
+          this.releaseDpMeter(m, b);
+        }
+        return;
+      }
+      case 'delete': {
+        const b = this.dpMeters.get(m);
+        if (b) this.releaseDpMeter(m, b);
+        return;
+      }
     }
   }
 
-  private bandBurst(m: OfMeter, b: OfMeter['bands'][number]): number {
-    const pktps = (m.flags & OFPMF.PKTPS) !== 0;
-    const burst = (m.flags & OFPMF.BURST) !== 0 && b.burstSize > 0 ? b.burstSize : b.rate;
-    return pktps ? Math.max(1, burst) : burst * 1000;
+  /**
+   * Deletes the datapath meters of every meter of this bridge and frees their ids (for when
+   * the bridge goes away while the datapath stays); their counters are folded in first.
+   */
+  releaseMeters(): void {
+    for (const m of this.pipeline.allMeters()) {
+      const b = this.dpMeters.get(m);
+      if (!b) continue;
+      this.meterSync(m);
+      this.releaseDpMeter(m, b);
+    }
+  }
+
+  private releaseDpMeter(m: OfMeter, b: DpMeterBinding): void {
+    b.executor.meterDel?.(b.dpId);
+    dpMeterIds.get(b.executor)?.delete(b.dpId);
+    this.dpMeters.delete(m);
+  }
+
+  /** Pipeline hook: adds what the datapath counted since the last call to `m`'s counters. */
+  private meterSync(m: OfMeter): void {
+    const b = this.dpMeters.get(m);
+    const st = b?.executor.meterStats?.(b.dpId);
+    if (!b || !st) return;
+    const seen = b.seen;
+    m.packetInCount += BigInt(Math.max(0, st.packets - seen.packets));
+    m.byteInCount += BigInt(Math.max(0, st.bytes - seen.bytes));
+    st.bands.forEach((sb, i) => {
+      const c = m.bandCounts[i];
+      const s0 = seen.bands[i];
+      if (!c || !s0) return;
+      c.packetBandCount += BigInt(Math.max(0, sb.packets - s0.packets));
+      c.byteBandCount += BigInt(Math.max(0, sb.bytes - s0.bytes));
+    });
+    b.seen = {
+      packets: st.packets,
+      bytes: st.bytes,
+      bands: st.bands.map((x) => ({ packets: x.packets, bytes: x.bytes })),
+    };
+  }
+
+  /**
+   * Packet-ins are built during translation, so the meters that precede them in the action list
+   * run now, on the datapath meter, for this packet (`frame`): each such `meter` action is taken
+   * out of the list (it has run); when one drops, the packet-ins after it are cancelled and the
+   * list ends there; when a dscp_remark band applies, the meter action becomes the equivalent
+   * `set` of the DSCP and the later packet-ins' frames are rebuilt with it. Meters after the
+   * last packet-in stay for the datapath. Returns true on a drop.
+   */
+  private preMeter(ctx: Ctx, frame: Uint8Array): boolean {
+    const ex = this.executor;
+    if (!ex?.meterRun) return false;
+    let last = -1;
+    for (const pi of ctx.packetIns) last = Math.max(last, pinOutPos.get(pi) ?? -1);
+    let dropped = false;
+    let remarked = false;
+    let i = 0;
+    while (i < ctx.out.length && i < last) {
+      const a = ctx.out[i]!;
+      if (a.type !== 'meter') {
+        i++;
+        continue;
+      }
+      const v = ex.meterRun(a.meterId, frame.length);
+      if (v < 0) {
+        cMeterDrop.inc();
+        ctx.out.length = i;
+        const keep = ctx.packetIns.filter((pi) => (pinOutPos.get(pi) ?? 0) <= i);
+        ctx.packetIns.length = 0;
+        ctx.packetIns.push(...keep);
+        dropped = true;
+        break;
+      }
+      const remark = v > 0 ? remarkAction(frame, ctx.out.slice(0, i), v) : undefined;
+      if (remark) {
+        ctx.out[i++] = remark;
+        remarked = true;
+        continue;
+      }
+      ctx.out.splice(i, 1);
+      last--;
+      for (const pi of ctx.packetIns) {
+        const pos = pinOutPos.get(pi);
+        if (pos !== undefined && pos > i) pinOutPos.set(pi, pos - 1);
+      }
+    }
+    if (remarked) {
+      for (const pi of ctx.packetIns) {
+        const pos = pinOutPos.get(pi) ?? 0;
+        const before = ctx.out.slice(0, pos - 1).filter((x) => x.type !== 'output');
+        pi.frame = applyToFrame(frame, 0xffffffff, before);
+      }
+    }
+    return dropped;
   }
 
   // ---------------------------------------------------------------- actions
 
   private doActions(ctx: Ctx, actions: readonly Action[]): void {
     for (const a of actions) {
-      ctx.trace({ kind: 'action', depth: ctx.depth, action: a });
+      if (ctx.tracing) ctx.trace({ kind: 'action', depth: ctx.depth, action: a });
       this.action(ctx, a);
     }
   }
@@ -1210,7 +1535,8 @@ export class Xlate {
     // consult there says nothing about the packet, so those mask bits are put back afterwards.
     const zeroed = [W.METADATA, W.METADATA + 1, W.TUNNEL_ID, W.TUNNEL_ID + 1];
     const savedWc = zeroed.map((w) => ctx.wc[w]!);
-    const { inPort, actionSet, rule, tableId, mayReceive, queue } = ctx;
+    const { inPort, rule, tableId, mayReceive, queue } = ctx;
+    const actionSet = ctx.actionSetIfAny();
     const outLen = ctx.out.length;
     const pinLen = ctx.packetIns.length;
     const flow = ctx.flow;
@@ -1218,7 +1544,7 @@ export class Xlate {
     flow[W.METADATA] = flow[W.METADATA + 1] = 0;
     flow[W.TUNNEL_ID] = flow[W.TUNNEL_ID + 1] = 0;
     ctx.inPort = peer.ofport;
-    ctx.actionSet = new Map();
+    ctx.actionSet = new Map<string, ActionSetEntry>();
     ctx.rule = undefined;
     ctx.mayReceive = stpLearn(peerPort);
     ctx.trace({ kind: 'bridge', depth: ctx.depth, name: px.ofproto.name });
@@ -1230,11 +1556,8 @@ export class Xlate {
         ctx.packetIns.length = pinLen;
       }
     } catch (e) {
-      // The peer bridge's own ending (meter drop, stop) does not end this bridge's actions.
-      if (e instanceof MeterDrop) {
-        cMeterDrop.inc();
-        ctx.out.length = outLen;
-      } else if (e instanceof TooDeep) {
+      // The peer bridge's own ending (stop, too deep) does not end this bridge's actions.
+      if (e instanceof TooDeep) {
         // As OVS: the error stays in the peer bridge (its trace block shows it), not beyond.
         cTooDeep.inc();
         ctx.note(`>>>> over max translation depth ${MAX_DEPTH} <<<<`);
@@ -1249,7 +1572,7 @@ export class Xlate {
       ctx.flow.set(savedFlow);
       zeroed.forEach((w, i) => (ctx.wc[w] = savedWc[i]!));
       ctx.inPort = inPort;
-      ctx.actionSet = actionSet;
+      ctx.actionSet = actionSet ?? new Map<string, ActionSetEntry>();
       ctx.rule = rule;
       ctx.tableId = tableId;
       ctx.mayReceive = mayReceive;
@@ -1378,7 +1701,7 @@ export class Xlate {
     const dpIn = inP ? dpPortOf(inP) : 0xffffffff;
     const soFar = ctx.out.slice(0, -1).filter((x) => x.type !== 'output');
     cPacketIn.inc();
-    ctx.packetIns.push({
+    const pin: PacketInRequest = {
       reason,
       tableId: ctx.packetOut && !ctx.rule ? 0 : ctx.tableId,
       cookie,
@@ -1386,7 +1709,9 @@ export class Xlate {
       flow: Uint32Array.from(ctx.flow),
       frame: applyToFrame(frame, dpIn, soFar),
       xlate: this,
-    });
+    };
+    pinOutPos.set(pin, ctx.out.length);
+    ctx.packetIns.push(pin);
   }
 
   // ---------------------------------------------------------------- groups
@@ -1532,14 +1857,21 @@ export class Xlate {
 
   /** The OpenFlow port whose datapath port number is `dpPort`. */
   portByDp(dpPort: number): OfPort | undefined {
-    return this.ofproto.listPorts().find((p) => !p.patchPeer && dpPortOf(p) === dpPort);
+    // A remembered answer holds while that port is still the bridge's, with that number.
+    const c = this.byDp.get(dpPort);
+    if (c && this.ofproto.getPort(c.ofport) === c && !c.patchPeer && dpPortOf(c) === dpPort)
+      return c;
+    const p = this.ofproto.listPorts().find((q) => !q.patchPeer && dpPortOf(q) === dpPort);
+    if (p) this.byDp.set(dpPort, p);
+    else this.byDp.delete(dpPort);
+    return p;
   }
 
   /**
    * Handles one datapath miss (an UpcallHandler's job for this bridge): maps the datapath
    * in_port to the OpenFlow port, translates with side effects and the frame, sends the
    * packet-ins, credits the rules and groups with this packet, and answers with the actions and
-   * the megaflow mask. A flow that must stay on the slow path (controller, meter) is not
+   * the megaflow mask. A flow that must stay on the slow path (controller, BFD, …) is not
    * installed, so every packet of it comes back here. Packets from unknown ports are dropped
    * (undefined).
    */
@@ -1554,7 +1886,9 @@ export class Xlate {
   translateUpcall(req: UpcallRequest): { answer: UpcallResult; result: XlateResult } | undefined {
     const p = this.portByDp(req.inPort);
     if (!p) return undefined;
-    const key = Uint32Array.from(req.key);
+    // The translation copies the key before anything else runs: a scratch copy will do.
+    const key = this.upcallKey;
+    key.set(req.key);
     key[W.IN_PORT] = p.ofport;
     const r = this.translate({ key, frame: req.frame });
     this.sendPacketIns(r.packetIns);

@@ -506,6 +506,8 @@ export class DaemonApiBackend implements ApiBackend {
     const of = this.ofproto(bridge);
     if (!of) return undefined;
     const p = of.tables;
+    // Fold in the datapath meters' counters first (meter-stats does the same).
+    p.syncMeterStats();
     return p.allMeters().map((m) => {
       const flags: string[] = [];
       if (m.flags & OFPMF.KBPS) flags.push('kbps');

@@ -219,6 +219,8 @@ export class BridgeReconciler {
   private readonly pendingTaps = new Map<string, TapNetdev>();
   /** Routes datapath upcalls to the bridges (present with a datapath). */
   readonly router: UpcallRouter | undefined;
+  /** The datapath's worker setting before any other_config:datapath-worker was applied. */
+  private workerDefault: boolean | undefined;
   /** other_config:flow-restore-wait (no upcalls, no controllers while waiting). */
   readonly flowRestore = new FlowRestoreWait();
 
@@ -337,7 +339,15 @@ export class BridgeReconciler {
       for (const [name, rb] of this.bridges) await this.deleteBridge(name, rb);
       return;
     }
-    const frw = this.flowRestore.update(smap(ovsRow, 'other_config'));
+    const ovsOther = smap(ovsRow, 'other_config');
+    const frw = this.flowRestore.update(ovsOther);
+    if (this.opts.dpif) {
+      // other_config:datapath-worker=true|false moves the fast path to a worker thread and
+      // back; absent, the datapath's own default (TSVS_DATAPATH_WORKER) applies.
+      this.workerDefault ??= this.opts.dpif.workerEnabled;
+      const dw = ovsOther['datapath-worker'];
+      this.opts.dpif.setWorkerEnabled(dw === undefined ? this.workerDefault : dw === 'true');
+    }
     if (frw !== 'none' && this.opts.dpif && this.router) {
       this.opts.dpif.setUpcallHandler(frw === 'done' ? this.router : undefined);
       if (frw === 'done') this.router.invalidate();
@@ -401,6 +411,8 @@ export class BridgeReconciler {
           rb.stopMacWatch = () => {
             unwatch();
             xlate.mac.stopAging();
+            // The bridge's datapath meters and their ids go with it.
+            xlate.releaseMeters();
           };
           rb.xlate = xlate;
           this.openProtocols(rb, xlate);

@@ -35,6 +35,8 @@
 
 // Defined in tap.cc.
 Napi::Function DefineTapDevice(Napi::Env env);
+// Defined in wakefd.cc.
+void DefineWakeFd(Napi::Env env, Napi::Object exports);
 
 namespace {
 using tsvs::ErrnoError;
@@ -84,7 +86,10 @@ public:
   }
 
   // new PacketSocket(ifname, { netns?, promisc?, ignoreOutgoing?, auxdata?, qdiscBypass?,
-  //                             rcvbuf?, sndbuf? })
+  //                             rcvbuf?, sndbuf?, adoptFd? })
+  //
+  // adoptFd: do I/O on a descriptor another PacketSocket (e.g. on the main thread) opened and
+  // bound: no socket, no bind, no option changes, and close() never closes the descriptor.
   PacketSocket(const Napi::CallbackInfo &info) : Napi::ObjectWrap<PacketSocket>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString())
@@ -101,6 +106,11 @@ public:
     bool bypass = BoolOpt(opts, "qdiscBypass", false);
     int rcvbuf = IntOpt(opts, "rcvbuf", 0);
     int sndbuf = IntOpt(opts, "sndbuf", 0);
+    int adopt = IntOpt(opts, "adoptFd", -1);
+    if (adopt >= 0) {
+      Adopt(env, adopt);
+      return;
+    }
 
     int fd = InNetns(env, netns, [] {
       return socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -153,7 +163,28 @@ public:
       fd_ = -1;
       throw;
     }
+    InitMsgs();
+  }
 
+  ~PacketSocket() override { Release(); }
+
+private:
+  // Adopted descriptor: the interface index comes from the socket's bound address.
+  void Adopt(Napi::Env env, int fd) {
+    struct sockaddr_ll sll;
+    socklen_t len = sizeof sll;
+    memset(&sll, 0, sizeof sll);
+    if (getsockname(fd, reinterpret_cast<struct sockaddr *>(&sll), &len) < 0)
+      throw ErrnoError(env, errno, "getsockname", ifname_);
+    if (sll.sll_family != AF_PACKET)
+      throw Napi::TypeError::New(env, "adoptFd: not an AF_PACKET socket");
+    fd_ = fd;
+    adopted_ = true;
+    ifindex_ = sll.sll_ifindex;
+    InitMsgs();
+  }
+
+  void InitMsgs() {
     for (int i = 0; i < kMaxBatch; i++) {
       struct msghdr &h = rxmsg_[i].msg_hdr;
       memset(&h, 0, sizeof h);
@@ -166,9 +197,6 @@ public:
     }
   }
 
-  ~PacketSocket() override { Release(); }
-
-private:
   static std::string StrOpt(Napi::Object o, const char *k) {
     Napi::Value v = o.Get(k);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
@@ -559,6 +587,7 @@ private:
     Napi::Env env = info.Env();
     Check(env);
     if (ring_ != nullptr) throw Napi::Error::New(env, "setupRing: the ring is already set up");
+    if (adopted_) throw Napi::Error::New(env, "setupRing: not on an adopted descriptor");
     int64_t fsz = info[0].As<Napi::Number>().Int64Value();
     int64_t fcount = info[1].As<Napi::Number>().Int64Value();
     const long page = sysconf(_SC_PAGESIZE);
@@ -709,13 +738,14 @@ private:
     ring_ = nullptr;
     held_ = 0;
     if (fd_ >= 0) {
-      close(fd_);
+      if (!adopted_) close(fd_);
       fd_ = -1;
     }
   }
 
   std::string ifname_;
   int fd_ = -1;
+  bool adopted_ = false; // fd_ belongs to another PacketSocket: never closed here
   int ifindex_ = 0;
   int lastErrno_ = 0;
   int64_t lastSentBytes_ = 0;
@@ -784,6 +814,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitReadable", Napi::Function::New<WaitReadable>(env, "waitReadable"));
   exports.Set("PacketSocket", PacketSocket::Define(env));
   exports.Set("TapDevice", DefineTapDevice(env));
+  DefineWakeFd(env, exports);
   Napi::Object c = Napi::Object::New(env);
   c.Set("META_PKTTYPE_MASK", Napi::Number::New(env, static_cast<double>(0xff)));
   c.Set("META_VLAN_RESTORED", Napi::Number::New(env, static_cast<double>(kMetaVlanRestored)));
@@ -800,7 +831,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }
 

@@ -13,6 +13,7 @@ import {
 } from '../../../lib/packet/flow-key.js';
 import { parseFlow } from '../../../lib/packet/format.js';
 import { formatActions, type DpAction } from '../../../datapath/actions.js';
+import { DpifNetdev } from '../../../datapath/dpif-netdev.js';
 import type { Action } from '../../../openflow/actions.js';
 import {
   OFPG,
@@ -440,24 +441,211 @@ t.test('too deep a chain of groups ends in a counted drop', (t) => {
   t.end();
 });
 
-t.test('meters: drop band on the slow path, statistics', (t) => {
+t.test('meters: datapath meter action, cacheable flow, statistics from the datapath', (t) => {
   const b = bridge();
+  const dp = new DpifNetdev({ clock: b.clock });
+  b.x.executor = dp;
+  b.x.attach();
   b.meter(1, OFPMF.PKTPS | OFPMF.BURST | OFPMF.STATS, [{ type: 'DROP', rate: 1, burstSize: 2 }]);
   b.flow(0, 10, [], [{ type: 'METER', meterId: 1 }, apply(out(2))]);
   const frame = buildFrame(parseFlow('in_port=1').key);
-  const results = [0, 1, 2].map(() => b.run('in_port=1', { frame }));
-  t.same(
-    results.map((r) => r.text),
-    ['12', '12', 'drop'],
-  );
-  t.same(results[0]!.slow, ['meter']);
-  t.equal(results[2]!.dropReason, 'meter');
+  const r = b.run('in_port=1', { frame });
+  t.equal(r.text, 'meter(0),12', 'the meter runs first, in the datapath');
+  t.same(r.slow, [], 'a metered flow is cacheable');
+  t.equal(r.dropReason, undefined);
+  t.equal(b.run('in_port=1', { frame, side: false }).text, 'meter(0),12', 'trace shows it too');
+  for (let i = 0; i < 3; i++) dp.execute(frame, 11, r.actions);
+  t.match(dp.meterStats(0), { packets: 3, bands: [{ packets: 1 }] }, 'burst of 2, third dropped');
   const m = b.sw.tables.getMeter(1)!;
+  t.equal(m.packetInCount, 0n, 'counters are folded in on demand');
+  b.sw.tables.syncMeterStats();
   t.equal(m.packetInCount, 3n);
+  t.equal(m.byteInCount, BigInt(3 * frame.length));
   t.equal(m.bandCounts[0]!.packetBandCount, 1n);
-  b.clock.advance(1000);
-  t.equal(b.run('in_port=1', { frame }).text, '12', 'tokens refill with time');
-  t.equal(b.run('in_port=1', { frame, side: false }).text, '12', 'trace takes no tokens');
+  b.sw.tables.syncMeterStats();
+  t.equal(m.packetInCount, 3n, 'folding twice counts nothing twice');
+  // A packet-out through the tables is executed by the datapath, meter included.
+  b.sw.tables.handleMessage(
+    conn,
+    {
+      type: 'PACKET_OUT',
+      xid: 1,
+      bufferId: OFP_NO_BUFFER,
+      inPort: OFPP.CONTROLLER,
+      actions: [out(OFPP.TABLE)],
+      data: frame,
+    },
+    new Uint8Array(),
+  );
+  b.sw.tables.syncMeterStats();
+  t.equal(m.packetInCount, 4n, 'the packet-out went through the datapath meter');
+  t.equal(m.bandCounts[0]!.packetBandCount, 2n, 'and was dropped there (no tokens left)');
+  // Modify: the datapath meter restarts, the in-counters carry on, the band counters restart.
+  b.sw.tables.handleMessage(
+    conn,
+    {
+      type: 'METER_MOD',
+      xid: 0,
+      command: 1,
+      flags: OFPMF.PKTPS,
+      meterId: 1,
+      bands: [{ type: 'DROP', rate: 5, burstSize: 0 }],
+    },
+    new Uint8Array(),
+  );
+  t.match(dp.meterStats(0), { packets: 0, bands: [{ packets: 0 }] });
+  dp.execute(frame, 11, r.actions);
+  b.sw.tables.syncMeterStats();
+  t.equal(m.packetInCount, 5n);
+  t.equal(m.bandCounts[0]!.packetBandCount, 0n);
+  // A second bridge on the same datapath gets the next datapath id.
+  const b2 = bridge({ clock: b.clock });
+  b2.x.executor = dp;
+  b2.x.attach();
+  b2.meter(1, OFPMF.KBPS, [{ type: 'DROP', rate: 100, burstSize: 0 }]);
+  b2.flow(0, 10, [], [{ type: 'METER', meterId: 1 }, apply(out(3))]);
+  t.equal(b2.run('in_port=1').text, 'meter(1),13');
+  // Delete: the datapath meter goes, its id is free again.
+  b.sw.tables.handleMessage(
+    conn,
+    { type: 'METER_MOD', xid: 0, command: 2, flags: 0, meterId: 1, bands: [] },
+    new Uint8Array(),
+  );
+  t.equal(dp.meterStats(0), undefined);
+  t.ok(dp.meterStats(1), "the other bridge's meter stays");
+  b.meter(7, OFPMF.KBPS, [{ type: 'DROP', rate: 100, burstSize: 0 }]);
+  b.flow(0, 10, [], [{ type: 'METER', meterId: 7 }, apply(out(2))]);
+  t.equal(b.run('in_port=1').text, 'meter(0),12', 'lowest free id reused');
+  b2.x.releaseMeters();
+  t.equal(dp.meterStats(1), undefined, 'a bridge going away frees its datapath meters');
+  t.ok(dp.meterStats(0));
+  t.end();
+});
+
+t.test('meters: placement after changes pending from earlier tables', (t) => {
+  const b = bridge();
+  b.x.executor = new DpifNetdev({ clock: b.clock });
+  b.x.attach();
+  b.meter(1, OFPMF.PKTPS, [{ type: 'DROP', rate: 10, burstSize: 0 }]);
+  b.meter(2, OFPMF.PKTPS, [{ type: 'DSCP_REMARK', rate: 10, burstSize: 0, precLevel: 1 }]);
+  const setDscp: Action = { type: 'SET_FIELD', field: 'ip_dscp', value: 10n };
+  b.flow(
+    0,
+    10,
+    [{ field: 'in_port', value: 1 }],
+    [apply(setDscp), { type: 'GOTO_TABLE', tableId: 1 }],
+  );
+  b.flow(
+    0,
+    10,
+    [{ field: 'in_port', value: 3 }],
+    [apply(setDscp), { type: 'GOTO_TABLE', tableId: 2 }],
+  );
+  b.flow(1, 0, [], [{ type: 'METER', meterId: 1 }, apply(out(2))]);
+  b.flow(2, 0, [], [{ type: 'METER', meterId: 2 }, apply(out(2))]);
+  t.equal(
+    b.run('in_port=1,ip').text,
+    'meter(0),set(ipv4(tos=0x28)),12',
+    'a drop meter goes first, as OVS emits it',
+  );
+  t.equal(
+    b.run('in_port=3,ip').text,
+    'set(ipv4(tos=0x28)),meter(1),12',
+    'a dscp_remark meter sees the DSCP set before it',
+  );
+  t.end();
+});
+
+t.test('meters: a dscp_remark verdict run ahead of a packet-in is applied to it', (t) => {
+  const b = bridge();
+  const dp = new DpifNetdev({ clock: b.clock });
+  b.x.executor = dp;
+  b.x.attach();
+  b.meter(1, OFPMF.PKTPS | OFPMF.BURST, [
+    { type: 'DSCP_REMARK', rate: 1, burstSize: 1, precLevel: 1 },
+  ]);
+  b.flow(0, 10, [], [{ type: 'METER', meterId: 1 }, apply(out(2), out(OFPP.CONTROLLER, 0xffff))]);
+  const flowText = 'in_port=1,udp,nw_src=10.0.0.1,nw_tos=40';
+  const frame = buildFrame(parseFlow(flowText).key);
+  const dscpOf = (f: Uint8Array): number => {
+    const k = newFlowKey();
+    extractFlowKey(f, 0, f.length, 1, k);
+    return (k[W.NW]! >>> 10) & 0x3f;
+  };
+  const r1 = b.run(flowText, { frame });
+  t.match(r1.text, /^12,userspace/, 'within the rate: the meter ran, nothing to change');
+  t.equal(dscpOf(r1.packetIns[0]!.frame), 10);
+  const r2 = b.run(flowText, { frame });
+  t.match(r2.text, /^set\(ipv4\(tos=0x30\/0xfc\)\),12,userspace/, 'AF11 → AF12 for the output');
+  t.equal(dscpOf(r2.packetIns[0]!.frame), 12, 'and in the packet-in');
+  t.match(dp.meterStats(0), { packets: 2, bands: [{ packets: 1 }] });
+  t.end();
+});
+
+t.test('meters: without datapath meters the instruction is noted, not enforced', (t) => {
+  const b = bridge();
+  b.meter(1, OFPMF.PKTPS, [{ type: 'DROP', rate: 1, burstSize: 0 }]);
+  b.flow(0, 10, [], [{ type: 'METER', meterId: 1 }, apply(out(2))]);
+  const notes: string[] = [];
+  const r = b.x.translate({
+    key: parseFlow('in_port=1').key,
+    trace: (e) => {
+      if (e.kind === 'note') notes.push(e.text);
+    },
+  });
+  t.same(formatActions(r.actions), '12');
+  t.match(notes, [/meter 1 has no datapath meter/]);
+  t.end();
+});
+
+t.test('meters: packet-ins behind a meter are subject to it (run ahead on the datapath)', (t) => {
+  const b = bridge();
+  const dp = new DpifNetdev({ clock: b.clock });
+  b.x.executor = dp;
+  b.x.attach();
+  b.meter(1, OFPMF.PKTPS | OFPMF.BURST, [{ type: 'DROP', rate: 1, burstSize: 1 }]);
+  b.meter(2, OFPMF.PKTPS, [{ type: 'DROP', rate: 1000, burstSize: 0 }]);
+  b.flow(0, 10, [], [{ type: 'METER', meterId: 1 }, apply(out(2), out(OFPP.CONTROLLER, 0xffff))]);
+  const frame = buildFrame(parseFlow('in_port=1').key);
+  const r1 = b.run('in_port=1', { frame });
+  t.equal(r1.packetIns.length, 1);
+  t.match(r1.text, /^12,userspace\(/, 'the meter ran already: no meter action left');
+  t.equal(r1.dropReason, undefined);
+  const r2 = b.run('in_port=1', { frame });
+  t.equal(r2.packetIns.length, 0, 'over the rate: no packet-in');
+  t.equal(r2.text, 'drop');
+  t.equal(r2.dropReason, 'meter');
+  t.match(dp.meterStats(0), { packets: 2, bands: [{ packets: 1 }] }, 'counted once each');
+  // A packet-out through the tables goes through the same datapath meter.
+  b.sw.tables.handleMessage(
+    conn,
+    {
+      type: 'PACKET_OUT',
+      xid: 1,
+      bufferId: OFP_NO_BUFFER,
+      inPort: OFPP.CONTROLLER,
+      actions: [out(OFPP.TABLE)],
+      data: frame,
+    },
+    new Uint8Array(),
+  );
+  t.match(dp.meterStats(0), { packets: 3, bands: [{ packets: 2 }] }, 'packet-out metered');
+  b.sw.tables.syncMeterStats();
+  t.equal(b.sw.tables.getMeter(1)!.packetInCount, 3n, 'and reported in the meter statistics');
+  t.equal(b.run('in_port=1', { side: false }).text.startsWith('meter(0),12,'), true, 'trace');
+  // A meter after the last packet-in stays for the datapath.
+  b.flow(
+    0,
+    20,
+    [{ field: 'in_port', value: 3 }],
+    [apply(out(OFPP.CONTROLLER, 0xffff)), { type: 'GOTO_TABLE', tableId: 1 }],
+  );
+  b.flow(1, 0, [], [{ type: 'METER', meterId: 2 }, apply(out(2))]);
+  const f3 = buildFrame(parseFlow('in_port=3').key);
+  const r3 = b.run('in_port=3', { frame: f3 });
+  t.equal(r3.packetIns.length, 1);
+  t.match(r3.text, /^userspace\(.*\),meter\(1\),12$/);
+  t.equal(dp.meterStats(1)!.packets, 0, 'not run ahead');
   t.end();
 });
 

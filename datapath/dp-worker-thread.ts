@@ -1,0 +1,536 @@
+/**
+ * The datapath worker thread (started by datapath/dp-worker.ts; see its module comment for the
+ * protocol). One synchronous loop that never returns to the thread's event loop:
+ *
+ *   poll(2) over [wake eventfd, port sockets…] (the addon's waitReadable, 100 ms timeout)
+ *   → drain control messages (receiveMessageOnPort) → per readable port, receive batches:
+ *   extract the key → EMC → megaflow subtables → a hit whose actions this thread can run is
+ *   executed, outputs batched per port and sent with sendmmsg; everything else goes back to
+ *   the main thread unchanged, one transferred buffer per received batch
+ *   → statistics deltas to main every {@link STATS_INTERVAL_MS} while they change.
+ *
+ * The sockets are the main thread's, adopted (never closed here). Counters of lib/counters.ts
+ * incremented here stay in this thread.
+ */
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { FLOW_KEY_WORDS, W } from '../lib/packet/flow-key.js';
+import type { DpAction } from './actions.js';
+import type { FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
+import {
+  FLOW_STAT_WORDS,
+  PORT_STAT_FIELDS,
+  PORT_STAT_WORDS,
+  STATS_INTERVAL_MS,
+} from './dp-worker.js';
+import { DpFlow, Dpcls, Emc, emcHash } from './dpcls.js';
+import type { ExecContext } from './execute.js';
+import { executeActions, lastModifying } from './execute.js';
+import { loadNative } from './native.js';
+import { AfPacketNetdev } from './netdev-afpacket.js';
+import type { FrameBatch, NetdevStats } from './netdev.js';
+import { MAX_BURST, newFrameBatch, newNetdevStats } from './netdev.js';
+import type { DpPacket } from './packet.js';
+import { PacketPool } from './packet.js';
+
+/** A mirrored flow with what this thread needs on top. */
+class WFlow extends DpFlow {
+  /** True when every action can run here (see {@link runnable}). */
+  ok = false;
+  /** True while in the list of flows with unreported statistics. */
+  dirty = false;
+}
+
+interface WPort {
+  readonly port: number;
+  readonly netdev: AfPacketNetdev;
+  alive: boolean;
+  readonly outPkts: DpPacket[];
+  outCount: number;
+  readonly outBatch: FrameBatch;
+  dirty: boolean;
+  /** Counters at the last report. */
+  reported: NetdevStats;
+  /** performance.now() of the last receive error logged (at most one a second). */
+  lastErrorLog: number;
+}
+
+const init = workerData as WorkerInit;
+const native = loadNative();
+const control = init.control;
+const events = init.events;
+const ack = new Int32Array(init.ack);
+
+const ports = new Map<number, WPort>();
+let portList: WPort[] = [];
+const flows = new Map<number, WFlow>();
+const dpcls = new Dpcls();
+const emc = init.emcEntries > 0 ? new Emc(init.emcEntries) : undefined;
+let emcInsertInvProb = init.emcInsertInvProb;
+let emcCounter = 0;
+const pool = new PacketPool(256);
+const rxBatch = newFrameBatch(MAX_BURST);
+const dirtyPorts: WPort[] = [];
+let nDirtyPorts = 0;
+const dirtyFlows: WFlow[] = [];
+let now = performance.now();
+let running = true;
+
+// Counters since the last report.
+let nEmcHits = 0;
+let nMfHits = 0;
+let nRxInvalid = 0;
+let nHandedBack = 0;
+
+// Frames handed back from the current batch: copied into `missBuf`, sent at the batch's end.
+let missBuf = new Uint8Array(64 * 1024);
+let missUsed = 0;
+const missOffs = new Int32Array(MAX_BURST);
+const missLens = new Int32Array(MAX_BURST);
+let missCount = 0;
+
+function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
+  events.postMessage(m, transfer ?? []);
+}
+
+function logMain(level: 'info' | 'warn' | 'error', msg: string, port?: number): void {
+  send(port === undefined ? { t: 'log', level, msg } : { t: 'log', level, msg, port });
+}
+
+/** True when this thread can run every action in `acts` (no main-thread help needed). */
+function runnable(acts: readonly DpAction[]): boolean {
+  for (const a of acts) {
+    switch (a.type) {
+      case 'output':
+        if (!ports.has(a.port)) return false;
+        break;
+      case 'set':
+      case 'push_vlan':
+      case 'pop_vlan':
+      case 'push_mpls':
+      case 'pop_mpls':
+      case 'hash':
+        break;
+      case 'clone':
+        if (!runnable(a.actions)) return false;
+        break;
+      case 'dec_ttl':
+        if (!runnable(a.le1)) return false;
+        break;
+      case 'userspace':
+      case 'recirc':
+        return false;
+      default:
+        // An action kind this thread does not know (added later): leave it to main.
+        return false;
+    }
+  }
+  return true;
+}
+
+function recomputeRunnable(): void {
+  for (const f of flows.values()) f.ok = runnable(f.actions);
+}
+
+const ctx: ExecContext = {
+  output: (portNo, pkt) => enqueue(portNo, pkt),
+  // Never reached: flows with these actions are not run here (runnable() is false).
+  userspace: () => undefined,
+  recirc: () => undefined,
+  clone: (pkt) => pool.clone(pkt),
+  release: (pkt) => pool.release(pkt),
+};
+
+function enqueue(portNo: number, p: DpPacket): void {
+  const port = ports.get(portNo);
+  if (port === undefined) {
+    pool.release(p);
+    return;
+  }
+  port.outPkts[port.outCount++] = p;
+  if (!port.dirty) {
+    port.dirty = true;
+    dirtyPorts[nDirtyPorts++] = port;
+  }
+  if (port.outCount >= MAX_BURST) flushPort(port);
+}
+
+function flushPort(port: WPort): void {
+  const pk = port.outPkts;
+  const n = port.outCount;
+  if (n === 0) return;
+  port.outCount = 0;
+  const b = port.outBatch;
+  for (let i = 0; i < n; i++) {
+    const p = pk[i]!;
+    b.bufs[i] = p.buf;
+    b.offs[i] = p.start;
+    b.lens[i] = p.len;
+  }
+  b.count = n;
+  if (port.alive) {
+    try {
+      port.netdev.sendBatch(b);
+    } catch (e) {
+      logMain('warn', `send failed: ${(e as Error).message}`, port.port);
+    }
+  }
+  for (let i = 0; i < n; i++) pool.release(pk[i]!);
+}
+
+function flushOutputs(): void {
+  for (let i = 0; i < nDirtyPorts; i++) {
+    const port = dirtyPorts[i]!;
+    port.dirty = false;
+    flushPort(port);
+  }
+  nDirtyPorts = 0;
+}
+
+function handBack(buf: Uint8Array, off: number, len: number): void {
+  if (missUsed + len > missBuf.length) {
+    const nb = new Uint8Array(Math.max(missBuf.length * 2, missUsed + len));
+    nb.set(missBuf.subarray(0, missUsed));
+    missBuf = nb;
+  }
+  missBuf.set(buf.subarray(off, off + len), missUsed);
+  missOffs[missCount] = missUsed;
+  missLens[missCount] = len;
+  missCount++;
+  missUsed += len;
+  nHandedBack++;
+}
+
+function sendMisses(portNo: number): void {
+  if (missCount === 0) return;
+  const ab = missBuf.buffer.slice(0, missUsed);
+  send(
+    {
+      t: 'miss',
+      port: portNo,
+      buf: ab,
+      offs: missOffs.slice(0, missCount),
+      lens: missLens.slice(0, missCount),
+      count: missCount,
+    },
+    [ab],
+  );
+  missCount = 0;
+  missUsed = 0;
+}
+
+function processBatch(port: WPort, b: FrameBatch): void {
+  const portNo = port.port;
+  for (let i = 0; i < b.count; i++) {
+    const buf = b.bufs[i]!;
+    const off = b.offs[i]!;
+    const len = b.lens[i]!;
+    if (len < 14) {
+      nRxInvalid++;
+      continue;
+    }
+    const p = pool.get();
+    p.load(buf, off, len);
+    p.inPort = portNo;
+    p.parse();
+    const key = p.key;
+    let flow: WFlow | undefined;
+    let h = 0;
+    if (emc !== undefined) {
+      h = emcHash(key);
+      flow = emc.lookup(key, h) as WFlow | undefined;
+    }
+    let viaEmc = flow !== undefined;
+    if (flow === undefined) {
+      flow = dpcls.lookup(key) as WFlow | undefined;
+      viaEmc = false;
+    }
+    if (flow === undefined || !flow.ok) {
+      pool.release(p);
+      handBack(buf, off, len);
+      continue;
+    }
+    if (viaEmc) {
+      nEmcHits++;
+    } else {
+      nMfHits++;
+      if (emc !== undefined && emcInsertInvProb > 0 && ++emcCounter >= emcInsertInvProb) {
+        emcCounter = 0;
+        emc.insert(key, h, flow);
+      }
+    }
+    flow.packets++;
+    flow.bytes += len;
+    flow.used = now;
+    flow.tcpFlags |= key[W.TCP_FLAGS]! & 0xfff;
+    if (!flow.dirty) {
+      flow.dirty = true;
+      dirtyFlows.push(flow);
+    }
+    executeActions(ctx, p, flow.actions, flow.lastMod);
+    pool.release(p);
+  }
+  sendMisses(portNo);
+}
+
+function receive(port: WPort): void {
+  let left = MAX_BURST * 4;
+  while (left > 0 && port.alive) {
+    let n: number;
+    try {
+      n = port.netdev.recvBatch(rxBatch, Math.min(left, MAX_BURST));
+    } catch (e) {
+      const t = performance.now();
+      if (t - port.lastErrorLog >= 1000) {
+        port.lastErrorLog = t;
+        logMain('warn', `receive failed: ${(e as Error).message}`, port.port);
+      }
+      return;
+    }
+    if (n === 0) return;
+    now = performance.now();
+    processBatch(port, rxBatch);
+    left -= n;
+  }
+}
+
+// ---- Control ----
+
+function removeFlow(f: WFlow): void {
+  if (f.dead) return;
+  f.dead = true;
+  dpcls.remove(f);
+  flows.delete(f.id);
+}
+
+function putFlow(
+  id: number,
+  key: Uint32Array,
+  mask: Uint32Array,
+  actions: readonly DpAction[],
+): void {
+  const old = flows.get(id);
+  if (old !== undefined) {
+    // Same id: the actions changed (the key and mask of an id never do).
+    old.actions = actions;
+    old.lastMod = lastModifying(actions);
+    old.ok = runnable(actions);
+    return;
+  }
+  const k = new Uint32Array(FLOW_KEY_WORDS);
+  k.set(key);
+  const m = new Uint32Array(FLOW_KEY_WORDS);
+  m.set(mask);
+  const f = new WFlow(id, k, m, actions, now);
+  f.lastMod = lastModifying(actions);
+  f.ok = runnable(actions);
+  const clash = dpcls.findExact(f.key, f.mask);
+  if (clash !== undefined) removeFlow(clash as WFlow);
+  dpcls.insert(f);
+  flows.set(id, f);
+}
+
+function addPort(portNo: number, name: string, fd: number, rxBatchN: number, csum: boolean): void {
+  const old = ports.get(portNo);
+  if (old !== undefined) dropPort(old);
+  let netdev: AfPacketNetdev;
+  try {
+    netdev = new AfPacketNetdev(name, {
+      adoptFd: fd,
+      rxBatch: rxBatchN,
+      completeChecksums: csum,
+    });
+  } catch (e) {
+    logMain('error', `cannot adopt ${name}: ${(e as Error).message}`, portNo);
+    send({ t: 'port-refused', port: portNo });
+    return;
+  }
+  const p: WPort = {
+    port: portNo,
+    netdev,
+    alive: true,
+    outPkts: [],
+    outCount: 0,
+    outBatch: newFrameBatch(MAX_BURST),
+    dirty: false,
+    reported: newNetdevStats(),
+    lastErrorLog: -Infinity,
+  };
+  ports.set(portNo, p);
+  portList = [...ports.values()].sort((a, b) => a.port - b.port);
+  recomputeRunnable();
+}
+
+function dropPort(p: WPort): void {
+  flushPort(p);
+  reportPort(p, portStats);
+  p.alive = false;
+  p.netdev.close(); // adopted: the descriptor stays open for its owner
+  ports.delete(p.port);
+  portList = portList.filter((x) => x !== p);
+  recomputeRunnable();
+}
+
+function acknowledge(seq: number): void {
+  Atomics.store(ack, 0, seq);
+  Atomics.notify(ack, 0);
+}
+
+function handle(m: ToWorker): void {
+  switch (m.t) {
+    case 'port-add':
+      addPort(m.port, m.name, m.fd, m.rxBatch, m.csum);
+      return;
+    case 'port-del': {
+      const p = ports.get(m.port);
+      if (p !== undefined) dropPort(p);
+      reportStats(true);
+      acknowledge(m.seq);
+      return;
+    }
+    case 'put':
+      putFlow(m.id, m.key, m.mask, m.actions);
+      return;
+    case 'del': {
+      const f = flows.get(m.id);
+      if (f !== undefined) removeFlow(f);
+      return;
+    }
+    case 'flush':
+      for (const f of flows.values()) f.dead = true;
+      flows.clear();
+      dpcls.clear();
+      emc?.clear();
+      return;
+    case 'sync':
+      flushOutputs();
+      reportStats(true);
+      acknowledge(m.seq);
+      return;
+    case 'config':
+      emcInsertInvProb = m.emcInsertInvProb;
+      return;
+    case 'stop':
+      flushOutputs();
+      reportStats(true);
+      running = false;
+      acknowledge(m.seq);
+      return;
+    default: {
+      const never: never = m;
+      logMain('error', `unknown control message ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function drainControl(): void {
+  for (;;) {
+    const r = receiveMessageOnPort(control);
+    if (r === undefined) return;
+    handle(r.message as ToWorker);
+  }
+}
+
+// ---- Statistics ----
+
+let lastReport = 0;
+let portStats: number[] = [];
+
+function reportPort(p: WPort, out: number[]): void {
+  const st = p.netdev.localStats();
+  const prev = p.reported;
+  let changed = false;
+  for (const k of PORT_STAT_FIELDS) {
+    if (st[k] !== prev[k]) {
+      changed = true;
+      break;
+    }
+  }
+  if (!changed) return;
+  out.push(p.port);
+  for (const k of PORT_STAT_FIELDS) out.push(st[k] - prev[k]);
+  p.reported = st;
+}
+
+function reportStats(force: boolean): void {
+  const t = performance.now();
+  if (!force && t - lastReport < STATS_INTERVAL_MS) return;
+  lastReport = t;
+  for (const p of portList) reportPort(p, portStats);
+  const nf = dirtyFlows.length;
+  if (
+    nf === 0 &&
+    portStats.length === 0 &&
+    nEmcHits + nMfHits + nRxInvalid + nHandedBack === 0 &&
+    !force
+  )
+    return;
+  const fl = new Float64Array(nf * FLOW_STAT_WORDS);
+  let j = 0;
+  for (let i = 0; i < nf; i++) {
+    const f = dirtyFlows[i]!;
+    f.dirty = false;
+    if (f.dead) continue;
+    fl[j++] = f.id;
+    fl[j++] = f.packets;
+    fl[j++] = f.bytes;
+    fl[j++] = f.used >= 0 ? Math.max(0, t - f.used) : 0;
+    fl[j++] = f.tcpFlags;
+    f.packets = 0;
+    f.bytes = 0;
+    f.tcpFlags = 0;
+  }
+  dirtyFlows.length = 0;
+  const ps = Float64Array.from(portStats);
+  portStats = [];
+  const flowsOut = fl.slice(0, j);
+  send(
+    {
+      t: 'stats',
+      flows: flowsOut,
+      ports: ps,
+      emcHits: nEmcHits,
+      megaflowHits: nMfHits,
+      rxInvalid: nRxInvalid,
+      handedBack: nHandedBack,
+    },
+    [flowsOut.buffer, ps.buffer],
+  );
+  nEmcHits = nMfHits = nRxInvalid = nHandedBack = 0;
+}
+
+// ---- The loop ----
+
+const MAX_FDS = 1024;
+const fds = new Int32Array(MAX_FDS);
+const ready = new Uint8Array(MAX_FDS);
+let polled: WPort[] = [];
+
+function loop(): void {
+  while (running) {
+    polled = portList.length < MAX_FDS ? portList : portList.slice(0, MAX_FDS - 1);
+    fds[0] = init.wakeFd;
+    for (let i = 0; i < polled.length; i++) fds[i + 1] = polled[i]!.netdev.fd;
+    const n = native.waitReadable(fds, polled.length + 1, STATS_INTERVAL_MS, ready);
+    if (n > 0 && ready[0] !== 0) native.wakeFdDrain(init.wakeFd);
+    drainControl();
+    if (!running) break;
+    if (n > 0) {
+      for (let i = 0; i < polled.length; i++) {
+        const p = polled[i]!;
+        if (ready[i + 1] !== 0 && p.alive) receive(p);
+      }
+      flushOutputs();
+    }
+    reportStats(false);
+  }
+}
+
+// An exception here ends the thread; the main side logs it and reads the ports itself again.
+if (PORT_STAT_WORDS !== 1 + PORT_STAT_FIELDS.length || FLOW_STAT_WORDS !== 5)
+  throw new Error('datapath worker: statistics layout mismatch');
+try {
+  loop();
+} catch (e) {
+  logMain('error', `datapath worker loop failed: ${(e as Error).stack ?? String(e)}`);
+  throw e;
+}
