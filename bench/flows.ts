@@ -7,6 +7,12 @@
  *   node --import=file://$PWD/node_modules/@tapjs/typescript/dist/esm/import.mjs bench/flows.ts \
  *     [--rounds 3] [--quick] [--sizes 10000,100000] [--kinds simple[,mixed]] [--no-micro]
  *     [--only-micro] [--del-timeout 60] [--suts ovs,tsvs] [--prof DIR] [--out DIR]
+ *     [--tsvs ofproto|daemon]
+ *
+ * `--tsvs daemon` measures the whole daemon (`node dist/bin/tsvs.js start`, as `tsvs start`
+ * runs: its V8 settings and heap trimming included; bridge br0 with datapath_type=netdev,
+ * fail_mode=secure, in-memory internal port) instead of bench/flow-switch.ts (an `Ofproto` alone,
+ * the default). Run `npm run build` first: the daemon runs from dist/.
  *
  * Per round, on freshly started switches:
  * 1. idle VmRSS; `ovs-ofctl --bundle add-flows` of the largest size (simple); after 2 s VmRSS
@@ -20,9 +26,11 @@
  * The classifier micro-benchmark looks up keys in 10 000 rules spread over 1, 10 or 50 masks.
  * Results go to bench/results/flows-<date>.md and .json.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { newFlowKey, type FlowKey } from '../lib/packet/flow-key.js';
 import { Classifier, matches, VERSION_MAX } from '../ofproto/classifier.js';
@@ -49,6 +57,9 @@ const WARM_FLOWS = 2000;
 /** Extra Node flags for our child (e.g. `--cpu-prof`), from `--prof DIR`. */
 let childNodeArgs: string[] = [];
 
+/** What runs as tsvs: bench/flow-switch.ts (`ofproto`) or the whole daemon (`daemon`). */
+let tsvsMode: 'ofproto' | 'daemon' = 'ofproto';
+
 /** A switch under test. */
 interface Sut {
   name: Name;
@@ -62,7 +73,71 @@ async function startOvsSut(): Promise<Sut> {
   return { name: 'ovs', of: o.ofTarget, pid: o.vswitchdPid, stop: () => o.stop() };
 }
 
+/** The whole daemon from dist/, bridge br0 configured as the peers harness configures OVS's. */
+async function startTsvsDaemonSut(): Promise<Sut> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-flows-'));
+  // dist/bench/flows.js → dist/bin/tsvs.js; from bench/flows.ts (tsx) → ./dist/bin/tsvs.js.
+  const here = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'tsvs.js');
+  const bin2 = here.endsWith(join('dist', 'bin', 'tsvs.js'))
+    ? here
+    : join(process.cwd(), 'dist', 'bin', 'tsvs.js');
+  const proc = spawn(
+    process.execPath,
+    [...childNodeArgs, bin2, 'start', '--rundir', dir, '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, TSVS_INTERNAL_PORTS: 'memory' },
+    },
+  );
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    proc.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const db = `unix:${join(dir, 'db.sock')}`;
+    for (let i = 0; ; i++) {
+      if (proc.exitCode !== null) throw new Error('tsvs exited while starting');
+      const r = await runTool('ovs-vsctl', [`--db=${db}`, '--timeout=5', '--no-wait', 'show'], {
+        timeoutMs: 10_000,
+      });
+      if (r.code === 0) break;
+      if (i > 300) throw new Error('tsvs: db.sock not answering');
+      await sleep(100);
+    }
+    const vsctl = await runTool(
+      'ovs-vsctl',
+      [
+        `--db=${db}`,
+        '--timeout=30',
+        'add-br',
+        'br0',
+        '--',
+        'set',
+        'Bridge',
+        'br0',
+        'datapath_type=netdev',
+        'fail_mode=secure',
+        'protocols=OpenFlow13,OpenFlow14',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    if (vsctl.code !== 0) throw new Error(`tsvs: add-br failed: ${vsctl.stderr}`);
+    for (let i = 0; !existsSync(join(dir, 'br0.mgmt')); i++) {
+      if (i > 300) throw new Error('tsvs: br0.mgmt did not appear');
+      await sleep(100);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name: 'tsvs', of: `unix:${join(dir, 'br0.mgmt')}`, pid: proc.pid!, stop };
+}
+
 async function startTsvsSut(): Promise<Sut> {
+  if (tsvsMode === 'daemon') return startTsvsDaemonSut();
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-flows-'));
   const c = await spawnOurChild<{ pid: number; mgmt: string }>('flow-switch', [dir], childNodeArgs);
   return {
@@ -214,6 +289,9 @@ async function main(): Promise<void> {
   const o = parseOpts(process.argv.slice(2));
   const quick = o.has('quick');
   if (o.has('prof')) childNodeArgs = ['--cpu-prof', `--cpu-prof-dir=${o.get('prof')}`];
+  const mode = o.get('tsvs') ?? 'ofproto';
+  if (mode !== 'ofproto' && mode !== 'daemon') throw new Error(`--tsvs ${mode}: ofproto or daemon`);
+  tsvsMode = mode;
   const which = new Set((o.get('suts') ?? 'ovs,tsvs').split(','));
   const rounds = Number(o.get('rounds') ?? (quick ? 1 : 3));
   const sizes = (o.get('sizes') ?? (quick ? '10000' : '10000,100000')).split(',').map(Number);
@@ -398,7 +476,7 @@ async function main(): Promise<void> {
     `Command: \`${cmd}\``,
     '',
     `Rounds: ${rounds} (fresh switches each round, order flipped every round), sizes ${sizes.join(', ')}, kinds ${kinds.join(', ')}. ` +
-      `Wall times are ovs-ofctl's (it ends with a barrier). OVS: private ovs-vswitchd (netdev datapath, own netns, no --mlockall); tsvs: bench/flow-switch.ts in its own process.`,
+      `Wall times are ovs-ofctl's (it ends with a barrier). OVS: private ovs-vswitchd (netdev datapath, own netns, no --mlockall); tsvs: ${tsvsMode === 'daemon' ? 'the daemon (dist/bin/tsvs.js start)' : 'bench/flow-switch.ts'} in its own process.`,
     `Load average before/after each round: ${loads.join(' → ')} (2 cores, shared machine).`,
     ...(import.meta.url.endsWith('.ts')
       ? [
