@@ -57,10 +57,7 @@ export interface AfPacketOptions {
   qdiscBypass?: boolean;
   /** Complete L4 checksums left to offload by the sender (default true). */
   completeChecksums?: boolean;
-  /**
-   * Frames of a TPACKET_V2 rx ring (0 or absent: recvmmsg; {@link RX_RING_AUTO}: as many
-   * frames as fit {@link AUTO_RING_BYTES}, at most {@link AUTO_RING_FRAMES}).
-   */
+  /** Frames of a TPACKET_V2 rx ring (0 or absent: recvmmsg). */
   rxRing?: number;
   /**
    * Do I/O on this descriptor, opened by another AfPacketNetdev (the datapath worker thread
@@ -84,36 +81,6 @@ export interface AfPacketWorkerConfig {
   /** Whether offloaded L4 checksums are completed on receive. */
   readonly completeChecksums: boolean;
 }
-
-/** `rxRing` value asking for a ring sized from the MTU (see {@link autoRingFrames}). */
-export const RX_RING_AUTO = -1;
-/** Memory an automatic ring may map per port. */
-export const AUTO_RING_BYTES = 4 << 20;
-/** Most frames of an automatic ring. */
-export const AUTO_RING_FRAMES = 1024;
-
-/**
- * Frames of an automatic rx ring for `mtu`: {@link AUTO_RING_FRAMES}, fewer when that would map
- * more than {@link AUTO_RING_BYTES} (jumbo MTUs), never fewer than 64.
- */
-export function autoRingFrames(mtu: number): number {
-  return Math.max(
-    64,
-    Math.min(AUTO_RING_FRAMES, Math.floor(AUTO_RING_BYTES / ringFrameSizeFor(autoRingMtu(mtu)))),
-  );
-}
-
-/**
- * The MTU an automatic ring's frames are sized for: at least {@link AUTO_RING_MIN_MTU}, so jumbo
- * frames still fit after the MTU is raised behind our back (a ring's frames cannot grow as
- * recvmmsg slots do).
- */
-export function autoRingMtu(mtu: number): number {
-  return Math.max(mtu, AUTO_RING_MIN_MTU);
-}
-
-/** Smallest MTU an automatic ring's frames hold. */
-export const AUTO_RING_MIN_MTU = 9000;
 
 /** Bytes before each slot's frame: room to re-insert one stripped VLAN tag. */
 export const RX_HEADROOM = 4;
@@ -261,12 +228,10 @@ export class AfPacketNetdev implements Netdev {
     this.slots = b;
     const mtu = this.sock.getMtu();
     this.slotSize = slotSizeFor(mtu);
-    const ringFrames =
-      opts.rxRing === RX_RING_AUTO ? autoRingFrames(mtu) : Math.max(0, opts.rxRing ?? 0);
+    const ringFrames = opts.rxRing ?? 0;
     if (ringFrames > 0) {
       try {
-        const frameMtu = opts.rxRing === RX_RING_AUTO ? autoRingMtu(mtu) : mtu;
-        this.ring = new Uint8Array(this.sock.setupRing(ringFrameSizeFor(frameMtu), ringFrames));
+        this.ring = new Uint8Array(this.sock.setupRing(ringFrameSizeFor(mtu), ringFrames));
       } catch (e) {
         this.sock.close();
         throw e;
@@ -594,11 +559,6 @@ function makeClass(type: string): NetdevClass {
     type,
     open(name: string, options: Readonly<Record<string, string>> = {}): Netdev {
       const opts = parseAfPacketOptions(options);
-      // Interfaces get a TPACKET_V2 rx ring unless options ask for recvmmsg (rx_ring=0, or a
-      // receive buffer size, which only recvmmsg uses): measured 1.3× the 64-byte frames per
-      // core of recvmmsg batches on this machine class (bench:vs-ovs fwd).
-      if (opts.rxRing === undefined && opts.rcvbuf === undefined && opts.adoptFd === undefined)
-        opts.rxRing = RX_RING_AUTO;
       const key = `${opts.netns ?? ''}\0${name}`;
       if (openNetdevs.has(key)) throw new Error(`netdev ${name} is already open`);
       const n = new AfPacketNetdev(name, opts, type);

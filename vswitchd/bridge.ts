@@ -640,10 +640,7 @@ export class BridgeReconciler {
       } else if (type === 'dummy') netdev = dummyNetdevClass.open(name, smap(irow, 'options'));
       else if (type === 'internal') netdev = new DummyNetdev(name);
       else if (type === '' || type === 'system') {
-        const opts = smap(irow, 'options');
-        // The datapath worker adopts only ring-less sockets: with it on, the default is recvmmsg.
-        if (this.opts.dpif?.workerEnabled && opts.rx_ring === undefined) opts.rx_ring = '0';
-        const sys = systemNetdevClass.open(name, opts) as AfPacketNetdev;
+        const sys = systemNetdevClass.open(name, smap(irow, 'options')) as AfPacketNetdev;
         // OVS brings a port's device up when it adds it.
         if (!sys.isUp()) sys.setUp(true);
         netdev = sys;
