@@ -30,7 +30,7 @@ import { AfPacketNetdev } from './netdev-afpacket.js';
 import type { FrameBatch, NetdevStats } from './netdev.js';
 import { MAX_BURST, newFrameBatch, newNetdevStats } from './netdev.js';
 import type { DpPacket } from './packet.js';
-import { PacketPool } from './packet.js';
+import { PacketPool, loadFrameBatch } from './packet.js';
 
 /** A mirrored flow with what this thread needs on top. */
 class WFlow extends DpFlow {
@@ -160,13 +160,7 @@ function flushPort(port: WPort): void {
   if (n === 0) return;
   port.outCount = 0;
   const b = port.outBatch;
-  for (let i = 0; i < n; i++) {
-    const p = pk[i]!;
-    b.bufs[i] = p.buf;
-    b.offs[i] = p.start;
-    b.lens[i] = p.len;
-  }
-  b.count = n;
+  loadFrameBatch(pk, n, b);
   if (port.alive) {
     try {
       port.netdev.sendBatch(b);

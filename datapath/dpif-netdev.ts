@@ -40,7 +40,7 @@ import { executeActions, lastModifying } from './execute.js';
 import type { FrameBatch, Netdev } from './netdev.js';
 import { MAX_BURST, newFrameBatch } from './netdev.js';
 import type { DpPacket } from './packet.js';
-import { PacketPool } from './packet.js';
+import { PacketPool, loadFrameBatch } from './packet.js';
 
 /** Most recirculations of one packet before it is dropped (as OVS's MAX_RECIRC_DEPTH). */
 export const MAX_RECIRC_DEPTH = 6;
@@ -426,13 +426,7 @@ export class DpifNetdev implements Dpif {
     if (n === 0) return;
     port.outCount = 0;
     const b = port.outBatch;
-    for (let i = 0; i < n; i++) {
-      const p = pk[i]!;
-      b.bufs[i] = p.buf;
-      b.offs[i] = p.start;
-      b.lens[i] = p.len;
-    }
-    b.count = n;
+    loadFrameBatch(pk, n, b);
     try {
       port.netdev.sendBatch(b);
     } catch {

@@ -8,6 +8,7 @@ import { LAYER_COUNT, extractFlowKey } from '../lib/packet/extract.js';
 import type { PacketMeta } from '../lib/packet/extract.js';
 import { newFlowKey, type FlowKey } from '../lib/packet/flow-key.js';
 import { copyBytes } from './netdev-dummy.js';
+import type { FrameBatch } from './netdev.js';
 
 /** Bytes kept free in front of every frame for pushed headers. */
 export const HEADROOM = 128;
@@ -137,4 +138,18 @@ export class PacketPool {
   get available(): number {
     return this.free.length;
   }
+}
+
+/**
+ * Points `batch` at the first `n` packets of `pkts` (frame i = pkts[i]'s bytes, no copy) and
+ * sets its count: how a port's queued outputs become one sendBatch.
+ */
+export function loadFrameBatch(pkts: readonly DpPacket[], n: number, batch: FrameBatch): void {
+  for (let i = 0; i < n; i++) {
+    const p = pkts[i]!;
+    batch.bufs[i] = p.buf;
+    batch.offs[i] = p.start;
+    batch.lens[i] = p.len;
+  }
+  batch.count = n;
 }

@@ -22,7 +22,14 @@
  * until their owner removes them ({@link Classifier.remove}); staged changes are discarded by
  * removing the added rules and {@link Classifier.restore}-ing the retired ones.
  */
-import { FLOW_KEY_WORDS, W, hashKey, type FlowKey } from '../lib/packet/flow-key.js';
+import {
+  FLOW_KEY_WORDS,
+  W,
+  hashFinish,
+  hashKey,
+  hashMix,
+  type FlowKey,
+} from '../lib/packet/flow-key.js';
 
 /**
  * The highest version; a rule with removedIn = VERSION_MAX is live forever. 2^30 − 1 keeps it a
@@ -127,25 +134,13 @@ function sameMask(a: FlowKey, b: FlowKey): boolean {
   return true;
 }
 
-// murmur3-style mixing, incremental so that a stage check extends the previous stage's hash.
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
+// The flow key's murmur3-style word hash (lib/packet/flow-key.ts), incremental so that a stage
+// check extends the previous stage's hash.
+const mix = hashMix;
 
 /** Finalises a hash of `n` words; signed, so that Map keys stay small integers. */
 function fin(h: number, n: number): number {
-  h ^= n;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h | 0;
+  return hashFinish(h, n) | 0;
 }
 
 /** Hash of the masked words of `key` over the whole subtable mask. */

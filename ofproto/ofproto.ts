@@ -17,6 +17,7 @@ import { Connmgr, type ControllerConfig, type TlsMaterial } from './connmgr.js';
 import type { Ofconn } from './ofconn.js';
 import type { PortVlan } from './normal.js';
 import {
+  METER_MAX_BANDS,
   OpenFlowPipeline,
   type OfRule,
   type PipelineHooks,
@@ -475,7 +476,7 @@ export class Ofproto {
           maxMeter: 262144,
           bandTypes: (1 << 1) | (1 << 2),
           capabilities: 0b1111,
-          maxBands: 8,
+          maxBands: METER_MAX_BANDS,
           maxColor: 0,
         };
         break;

@@ -125,6 +125,9 @@ export interface OfGroup {
   createdAt: number;
 }
 
+/** Most bands per meter (METER_FEATURES max_bands; the datapath meters' limit, as OVS's). */
+export const METER_MAX_BANDS = 8;
+
 /** A meter. */
 export interface OfMeter {
   /** Meter id. */
@@ -781,6 +784,9 @@ export class OpenFlowPipeline implements OfPipeline {
       }
       return;
     }
+    // As OVS: more bands than METER_FEATURES advertises → OUT_OF_BANDS, before any band check.
+    if (msg.bands.length > METER_MAX_BANDS)
+      throw new OfpError('OFPMMFC_OUT_OF_BANDS', `${msg.bands.length} bands`);
     for (const b of msg.bands)
       if (b.type === 'EXPERIMENTER') throw new OfpError('OFPMMFC_BAD_BAND', 'experimenter band');
     const bands = msg.bands.map((b) =>

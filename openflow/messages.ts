@@ -37,7 +37,7 @@ import {
   encodeMultipartReplyBody,
   encodeMultipartRequestBody,
   mpTypeName,
-  REPLY_ENTRY_CODECS,
+  streamReplyParts,
   splitReplyEntries,
   type MultipartReplyBody,
   type MultipartRequestBody,
@@ -728,35 +728,17 @@ export function encodeMultipartReply(
   if (!('entries' in m)) return [encodeMessage(m)];
   const last = m.flags & ~OFPMPF_REPLY_MORE;
   const head = encodeMessage({ ...m, flags: last, entries: [] });
-  const codec = REPLY_ENTRY_CODECS[m.mpType];
   const entries: readonly unknown[] = m.entries;
-  return withWriter((w) => {
-    const out: Uint8Array[] = [];
-    const close = (flags: number): void => {
-      w.setU16(2, w.pos);
-      w.setU16(10, flags);
-      out.push(w.finish());
-      w.reset();
-      w.bytes(head);
-    };
-    w.bytes(head);
-    for (let i = 0; i < entries.length; i++) {
-      const at = w.pos;
-      codec.encode(w, entries[i]);
-      const n = w.pos - at;
-      if (head.length + n > maxLen)
-        throw new RangeError(`${m.mpType} entry of ${n} bytes cannot fit`);
-      if (w.pos > maxLen) {
-        // Does not fit: this entry opens the next part.
-        const e = w.written(at).slice();
-        w.pos = at;
-        close(last | OFPMPF_REPLY_MORE);
-        w.bytes(e);
-      }
-    }
-    close(last);
-    return out;
-  });
+  const out: Uint8Array[] = [];
+  streamReplyParts(
+    head,
+    m.mpType,
+    entries.length,
+    (i) => entries[i] as never,
+    (part) => out.push(part),
+    maxLen,
+  );
+  return out;
 }
 
 /** A multipart request or reply. */

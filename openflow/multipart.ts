@@ -809,9 +809,9 @@ export function splitReplyEntries<T extends Extract<MultipartReplyBody, { entrie
  * reading a 100k-flow dump starts parsing at once instead of after the whole encode).
  *
  * `head` is the encoded reply with no entries (OpenFlow header, multipart header with the flags
- * of the last part, e.g. `encodeMessage({...reply, entries: []})`). The parts are the ones
- * `encodeMultipartReply` (openflow/messages.ts) returns for the same entries: greedy, each at
- * most `maxLen` bytes, OFPMPF_REPLY_MORE set on all but the last; at least one part. `entry(i)`
+ * of the last part, e.g. `encodeMessage({...reply, entries: []})`). The parts are greedy, each
+ * at most `maxLen` bytes, OFPMPF_REPLY_MORE set on all but the last; at least one part
+ * (`encodeMultipartReply` in openflow/messages.ts collects them into an array). `entry(i)`
  * gives entry `i` of `count` when it is encoded (no array of entries has to exist). Each part
  * handed to `sink` is a fresh copy the sink may keep. An entry that cannot fit alone throws
  * RangeError (after the parts before it went to `sink`).

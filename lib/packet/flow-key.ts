@@ -311,7 +311,12 @@ export function maskCovers(wide: FlowKey, narrow: FlowKey): boolean {
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
-function mix(h: number, k: number): number {
+/**
+ * One step of the murmur3-style word hash used by {@link hashKey}/{@link hashMasked}: mixes word
+ * `k` into running hash `h`. Exported so that incremental hashes (the classifier's stage
+ * prefixes) agree with these helpers.
+ */
+export function hashMix(h: number, k: number): number {
   k = Math.imul(k, C1);
   k = (k << 15) | (k >>> 17);
   k = Math.imul(k, C2);
@@ -320,7 +325,8 @@ function mix(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-function finish(h: number, n: number): number {
+/** Finalises a {@link hashMix} hash of `n` words (unsigned 32-bit). */
+export function hashFinish(h: number, n: number): number {
   h ^= n;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -336,8 +342,8 @@ function finish(h: number, n: number): number {
  */
 export function hashKey(words: Uint32Array, n = words.length, basis = 0): number {
   let h = basis | 0;
-  for (let i = 0; i < n; i++) h = mix(h, words[i]! | 0);
-  return finish(h, n * 4);
+  for (let i = 0; i < n; i++) h = hashMix(h, words[i]! | 0);
+  return hashFinish(h, n * 4);
 }
 
 /**
@@ -346,8 +352,8 @@ export function hashKey(words: Uint32Array, n = words.length, basis = 0): number
  */
 export function hashMasked(key: FlowKey, mask: FlowKey, basis = 0): number {
   let h = basis | 0;
-  for (let i = 0; i < FLOW_KEY_WORDS; i++) h = mix(h, key[i]! & mask[i]!);
-  return finish(h, FLOW_KEY_WORDS * 4);
+  for (let i = 0; i < FLOW_KEY_WORDS; i++) h = hashMix(h, key[i]! & mask[i]!);
+  return hashFinish(h, FLOW_KEY_WORDS * 4);
 }
 
 function lowMask(bits: number): number {

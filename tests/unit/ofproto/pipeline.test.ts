@@ -267,6 +267,15 @@ t.test(
     await exchange(meter(8, 0, 1));
     t.ok((await exchange(meter(9, 0, 1))).some(isError('OFPMMFC_METER_EXISTS')));
     t.ok((await exchange(meter(10, 1, 9))).some(isError('OFPMMFC_UNKNOWN_METER')));
+    const nine = {
+      ...meter(12, 0, 2),
+      bands: Array.from({ length: 9 }, (_, i) => ({
+        type: 'DROP',
+        rate: 100 * (i + 1),
+        burstSize: 0,
+      })),
+    } as OfpMessage;
+    t.ok((await exchange(nine)).some(isError('OFPMMFC_OUT_OF_BANDS')), '9 bands: OUT_OF_BANDS');
     t.ok(
       (
         await exchange(
