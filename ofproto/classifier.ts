@@ -21,6 +21,22 @@
  * publishes V+1 at once; lookups at version V never see half a batch. Retired rules stay stored
  * until their owner removes them ({@link Classifier.remove}); staged changes are discarded by
  * removing the added rules and {@link Classifier.restore}-ing the retired ones.
+ *
+ * Prefix tries (OVS's `prefixes`, ofproto/cls-trie.ts): for each configured address field
+ * ({@link PREFIX_FIELDS}; by default `nw_dst` then `nw_src`, as OVS) the classifier keeps a trie
+ * of the prefixes of every rule whose subtable matches that field with a CIDR mask. When the
+ * stage holding the field rules a subtable out (or, for the last stage, finds no rule), the
+ * lookup consults the trie (walked once per lookup, on demand): when no stored prefix of the
+ * subtable's length matches the packet, only the stages before it and the leading bits of the
+ * field the trie walk consulted are un-wildcarded (`nw_dst=10.0.0.0/8` and a packet to
+ * 192.168.1.1 give a megaflow with nw_dst=128.0.0.0/1, as OVS, not /8). OVS consults the tries
+ * before the stage; after it is the same answer (a packet that gets past the stage matches some
+ * rule's prefix, so no trie would skip the subtable; only a hash collision in a stage set makes
+ * us consult more bits) and keeps the trie walks off the lookups that hit. A
+ * subtable with ports in its mask keeps a ports trie too: when its last stage finds no rule,
+ * only the port bits needed to tell the packet from every rule's ports are un-wildcarded. Tries
+ * hold rules from insertion to removal whatever their versions (as OVS): an invisible rule can
+ * only keep a subtable from being skipped, never make one skipped wrongly.
  */
 import {
   FLOW_KEY_WORDS,
@@ -30,6 +46,7 @@ import {
   hashMix,
   type FlowKey,
 } from '../lib/packet/flow-key.js';
+import { PrefixTrie } from './cls-trie.js';
 
 /**
  * The highest version; a rule with removedIn = VERSION_MAX is live forever. 2^30 − 1 keeps it a
@@ -66,6 +83,51 @@ export const STAGE_OF_WORD: Uint8Array = (() => {
   if (out.includes(255)) throw new Error('classifier: a flow-key word has no stage');
   return out;
 })();
+
+/**
+ * The fields a classifier can keep prefix tries for (OVS's Flow_Table `prefixes` values;
+ * `ip_src`/`ip_dst` are OVS's names for `nw_src`/`nw_dst`): where they sit in the flow key,
+ * their width, and the ethertype a packet needs for the field to mean an address (OVS's
+ * prerequisite check; packets of other types never skip on that trie).
+ */
+export const PREFIX_FIELDS = {
+  nw_src: { word: W.NW_SRC, bits: 32, ethType: 0x0800 },
+  nw_dst: { word: W.NW_DST, bits: 32, ethType: 0x0800 },
+  ipv6_src: { word: W.IPV6_SRC, bits: 128, ethType: 0x86dd },
+  ipv6_dst: { word: W.IPV6_DST, bits: 128, ethType: 0x86dd },
+} as const;
+
+/** A field that may have a prefix trie (see {@link PREFIX_FIELDS}). */
+export type PrefixField = keyof typeof PREFIX_FIELDS;
+
+/** OVS's default `prefixes` (no Flow_Table row, or its `prefixes` empty): ip_dst, ip_src. */
+export const DEFAULT_PREFIXES: readonly PrefixField[] = ['nw_dst', 'nw_src'];
+
+/** OVS's limit on tries per table (CLS_MAX_TRIES). */
+export const MAX_PREFIXES = 3;
+
+/** Options of a {@link Classifier}. */
+export interface ClassifierOptions {
+  /**
+   * Fields to keep prefix tries for, in the order lookups consult them (at most
+   * {@link MAX_PREFIXES}, no repeats); default {@link DEFAULT_PREFIXES}; `[]` for none.
+   */
+  prefixes?: readonly PrefixField[];
+  /** Keep a ports trie per subtable matching tp_src/tp_dst (as OVS, always); default true. */
+  portsTrie?: boolean;
+}
+
+/** One prefix trie of a classifier and the state of its on-demand lookup. */
+interface FieldTrie {
+  readonly field: PrefixField;
+  readonly word: number;
+  readonly ethType: number;
+  readonly trie: PrefixTrie;
+  /** The lookup generation {@link maskbits} belongs to. */
+  gen: number;
+  /** Bits the trie walk consulted, or −1 when the packet lacks the field (no skipping). */
+  maskbits: number;
+}
 
 /** A classifier rule. `key` holds the match values already ANDed with `mask`. */
 export interface ClsRule<T> {
@@ -124,6 +186,22 @@ interface Subtable<T> {
   count: number;
   /** Rules per priority (so removing the top rule needs no scan of the buckets). */
   priorities: Map<number, number>;
+  /**
+   * Per trie of the classifier: the CIDR prefix length of the subtable's mask on its field, or 0
+   * (field not matched, or not by a prefix: no trie check).
+   */
+  triePlens: number[];
+  /**
+   * Per trie: the stage ordinal (index into {@link stageEnds}, or stageEnds.length for the last
+   * stage) before which the trie is checked.
+   */
+  trieStage: number[];
+  /** Bit s set when a trie is checked before stage ordinal s; 0 when the subtable has none. */
+  trieStages: number;
+  /** The ports trie (word TP masked by the subtable's mask), when the mask has ports. */
+  portsTrie: PrefixTrie | undefined;
+  /** Length of the ports trie's prefixes: 32 − trailing zeros of the mask's TP word. */
+  portsLen: number;
 }
 
 /** Not a 32-bit hash: marks a stage set without a sole member. */
@@ -224,12 +302,70 @@ function countStages<T>(st: Subtable<T>, d: 1 | -1): void {
   }
 }
 
+/** The CIDR prefix length of `mask` over `nWords` words from `word`; 0 if not a prefix. */
+function prefixLen(mask: FlowKey, word: number, nWords: number): number {
+  let n = 0;
+  let ended = false;
+  for (let w = word; w < word + nWords; w++) {
+    const m = mask[w]!;
+    if (ended) {
+      if (m !== 0) return 0;
+      continue;
+    }
+    const inv = ~m >>> 0;
+    if ((inv & (inv + 1)) >>> 0 !== 0) return 0; // not contiguous
+    const ones = Math.clz32(inv);
+    n += ones;
+    if (ones < 32) ended = true;
+  }
+  return n;
+}
+
+/** ORs the first `n` bits of the field at word `word` into `wc`. */
+function setPrefixBits(wc: FlowKey, word: number, n: number): void {
+  for (let w = word; n > 0; w++, n -= 32)
+    wc[w]! |= n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0;
+}
+
+/** True when `wc` has the first `n` bits of the field at word `word` set. */
+function hasPrefixBits(wc: FlowKey, word: number, n: number): boolean {
+  for (let w = word; n > 0; w++, n -= 32) {
+    const m = n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0;
+    if ((wc[w]! & m) >>> 0 !== m) return false;
+  }
+  return true;
+}
+
+/** The packet's ports under a subtable's mask, for its ports trie. */
+const portsValue = new Uint32Array(1);
+
 /** ORs the mask's words `words[0 .. end)` into `wc`. */
 function unwildcard(wc: FlowKey, words: Uint8Array, mask: FlowKey, end: number): void {
   for (let i = 0; i < end; i++) {
     const j = words[i]!;
     wc[j]! |= mask[j]!;
   }
+}
+
+/** Empty tries for `fields` (validated: known, at most {@link MAX_PREFIXES}, no repeats). */
+function makeTries(fields: readonly PrefixField[]): FieldTrie[] {
+  if (fields.length > MAX_PREFIXES)
+    throw new RangeError(`classifier: at most ${MAX_PREFIXES} prefix fields`);
+  if (new Set(fields).size !== fields.length)
+    throw new RangeError('classifier: a prefix field is repeated');
+  return fields.map((field) => {
+    if (!Object.hasOwn(PREFIX_FIELDS, field))
+      throw new RangeError(`classifier: no prefix trie for ${String(field)}`);
+    const d = PREFIX_FIELDS[field];
+    return {
+      field,
+      word: d.word,
+      ethType: d.ethType,
+      trie: new PrefixTrie(d.bits),
+      gen: 0,
+      maskbits: -1,
+    };
+  });
 }
 
 /** A classifier over {@link FlowKey}s. */
@@ -244,6 +380,38 @@ export class Classifier<T> {
   private orderDirty = false;
   private n = 0;
   private current = 0;
+  /** The prefix tries, in the order lookups consult them. */
+  private tries: FieldTrie[] = [];
+  private readonly portsTries: boolean;
+  /** Lookup generation (never 0), for the tries' on-demand lookups. */
+  private gen = 0;
+
+  /** @param opts Prefix tries (default: nw_dst and nw_src, and ports tries, as OVS). */
+  constructor(opts: ClassifierOptions = {}) {
+    this.portsTries = opts.portsTrie ?? true;
+    this.tries = makeTries(opts.prefixes ?? DEFAULT_PREFIXES);
+  }
+
+  /** The fields with prefix tries, in lookup order. */
+  get prefixes(): PrefixField[] {
+    return this.tries.map((t) => t.field);
+  }
+
+  /**
+   * Replaces the prefix tries (OVS's Flow_Table `prefixes`): rebuilds them from every stored
+   * rule. Throws a RangeError for more than {@link MAX_PREFIXES} fields or a repeated one.
+   */
+  setPrefixes(fields: readonly PrefixField[]): void {
+    const same =
+      fields.length === this.tries.length && fields.every((f, i) => this.tries[i]!.field === f);
+    if (same) return;
+    this.tries = makeTries(fields);
+    for (const l of this.subtables.values())
+      for (const st of l) {
+        this.setTrieInfo(st);
+        for (const r of this.bucketRules(st)) this.trieAdd(st, r.key);
+      }
+  }
 
   /** Number of rules stored (visible or not). */
   get size(): number {
@@ -305,6 +473,71 @@ export class Classifier<T> {
     return st;
   }
 
+  /** Every rule of a subtable, any version. */
+  private *bucketRules(st: Subtable<T>): IterableIterator<ClsRule<T>> {
+    for (const b of st.buckets.values()) {
+      if (Array.isArray(b)) yield* b;
+      else yield b;
+    }
+  }
+
+  /** Computes the subtable's trie fields: plens, check stages (ports trie: only when new). */
+  private setTrieInfo(st: Subtable<T>): void {
+    st.triePlens = [];
+    st.trieStage = [];
+    st.trieStages = 0;
+    for (const tr of this.tries) {
+      const plen = prefixLen(st.mask, tr.word, tr.trie.bits >>> 5);
+      let stage = 0;
+      if (plen > 0) {
+        const at = st.words.indexOf(tr.word);
+        while (stage < st.stageEnds.length && st.stageEnds[stage]! <= at) stage++;
+        st.trieStages |= 1 << stage;
+      }
+      st.triePlens.push(plen);
+      st.trieStage.push(stage);
+    }
+  }
+
+  /** Adds a rule's masked key to the tries its subtable takes part in. */
+  private trieAdd(st: Subtable<T>, key: FlowKey): void {
+    if (st.trieStages !== 0)
+      for (let k = 0; k < this.tries.length; k++) {
+        const plen = st.triePlens[k]!;
+        if (plen > 0) this.tries[k]!.trie.insert(key, this.tries[k]!.word, plen);
+      }
+  }
+
+  /**
+   * The trie checks before stage ordinal `s` of `st` (OVS's check_tries): true when a trie shows
+   * that no rule of the subtable can match, after ORing the field bits the trie walk consulted
+   * into `wc`.
+   */
+  private checkTries(st: Subtable<T>, s: number, key: FlowKey, wc: FlowKey | undefined): boolean {
+    const tries = this.tries;
+    for (let k = 0; k < tries.length; k++) {
+      const plen = st.triePlens[k]!;
+      if (plen === 0 || st.trieStage[k] !== s) continue;
+      const tr = tries[k]!;
+      if (tr.gen !== this.gen) {
+        tr.gen = this.gen;
+        tr.maskbits = key[W.ETH_TYPE] === tr.ethType ? tr.trie.lookup(key, tr.word, this.gen) : -1;
+      }
+      if (tr.maskbits < 0 || tr.trie.matched(plen, this.gen)) continue;
+      // No stored prefix of this subtable's length matches: no rule of it can.
+      if (wc === undefined) return true;
+      if (tr.maskbits <= plen) {
+        setPrefixBits(wc, tr.word, tr.maskbits);
+        return true;
+      }
+      // The walk went deeper than this subtable's prefix (longer prefixes of other subtables):
+      // skip only if those bits are un-wildcarded already, so as never to add bits this
+      // subtable would not have.
+      if (hasPrefixBits(wc, tr.word, tr.maskbits)) return true;
+    }
+    return false;
+  }
+
   private newSubtable(mask: FlowKey, mh: number): Subtable<T> {
     const words: number[] = [];
     for (let s = 0; s < STAGES.length; s++)
@@ -315,7 +548,9 @@ export class Classifier<T> {
     const ends: number[] = [];
     for (let k = 1; k < words.length; k++)
       if (STAGE_OF_WORD[words[k]!] !== STAGE_OF_WORD[words[k - 1]!]) ends.push(k);
-    return {
+    const tp = mask[W.TP]!;
+    const portsLen = this.portsTries && tp !== 0 ? 32 - (31 - Math.clz32(tp & -tp)) : 0;
+    const st: Subtable<T> = {
       mask,
       maskHash: mh,
       words: Uint8Array.from(words),
@@ -327,7 +562,14 @@ export class Classifier<T> {
       maxPriority: -1,
       count: 0,
       priorities: new Map(),
+      triePlens: [],
+      trieStage: [],
+      trieStages: 0,
+      portsTrie: portsLen > 0 ? new PrefixTrie(32) : undefined,
+      portsLen,
     };
+    this.setTrieInfo(st);
+    return st;
   }
 
   /**
@@ -356,6 +598,8 @@ export class Classifier<T> {
     }
     const h = hashStages(st, rule.key);
     if (st.stageEnds.length > 0) countStages(st, 1);
+    this.trieAdd(st, rule.key);
+    if (st.portsTrie) st.portsTrie.insert(rule.key, W.TP, st.portsLen);
     const b = st.buckets.get(h);
     if (b === undefined) {
       st.buckets.set(h, rule);
@@ -406,6 +650,12 @@ export class Classifier<T> {
       st.buckets.delete(h);
     }
     if (st.stageEnds.length > 0) countStages(st, -1);
+    if (st.trieStages !== 0)
+      for (let k = 0; k < this.tries.length; k++) {
+        const plen = st.triePlens[k]!;
+        if (plen > 0) this.tries[k]!.trie.remove(rule.key, this.tries[k]!.word, plen);
+      }
+    if (st.portsTrie) st.portsTrie.remove(rule.key, W.TP, st.portsLen);
     st.count--;
     this.n--;
     const left = (st.priorities.get(rule.priority) ?? 1) - 1;
@@ -441,21 +691,29 @@ export class Classifier<T> {
    * The highest-priority rule visible at `version` (default: the published one) that matches
    * `key`, or undefined. Every mask bit the search depended on is ORed into `wc` (when given):
    * for each subtable probed, the words of the stages it checked (all of them when the packet
-   * got past every stage check), so that every packet agreeing with `key` on the bits of `wc`
-   * gets the same result.
+   * got past every stage check), except that a subtable skipped by a prefix trie adds only the
+   * leading bits of the field the trie walk consulted, and a last stage with ports that finds no
+   * better rule only the port bits its ports trie consulted; so that every packet agreeing with
+   * `key` on the bits of `wc` gets the same result. Bits already in `wc` may let a trie skip a
+   * subtable without adding any (as OVS): pass the wildcards accumulated so far.
    */
   lookup(key: FlowKey, version: number = this.current, wc?: FlowKey): ClsRule<T> | undefined {
     let best: ClsRule<T> | undefined;
     const order = this.sorted();
+    // A new generation: the tries' lookups are redone on demand for this packet.
+    this.gen = (this.gen + 1) >>> 0 || 1;
     subtables: for (let o = 0; o < order.length; o++) {
       const st = order[o]!;
       if (best && st.maxPriority <= best.priority) break;
       const words = st.words;
       const mask = st.mask;
       const ends = st.stageEnds;
+      const nEnds = ends.length;
+      const ts = st.trieStages;
       let h = 0;
       let i = 0;
-      for (let s = 0; s < ends.length; s++) {
+      for (let s = 0; s < nEnds; s++) {
+        const start = i;
         const end = ends[s]!;
         for (; i < end; i++) {
           const j = words[i]!;
@@ -465,35 +723,81 @@ export class Classifier<T> {
         if (ph !== st.stageSole[s]) {
           const set = st.stageSets[s];
           if (set === undefined || !set.has(ph)) {
-            // No rule of this subtable agrees with the packet on this prefix.
-            if (wc) unwildcard(wc, words, mask, end);
+            // No rule of this subtable agrees with the packet on this prefix. OVS consults the
+            // tries before the stage; consulting them only now gives the same answer (a packet
+            // that gets past the stage matches some rule's prefix, so no trie would have
+            // skipped the subtable) and keeps the trie walks off the hits.
+            if (wc) {
+              if (ts !== 0 && ((ts >>> s) & 1) !== 0 && this.checkTries(st, s, key, wc))
+                unwildcard(wc, words, mask, start); // the earlier stages, and the trie's bits
+              else unwildcard(wc, words, mask, end);
+            }
             continue subtables;
           }
         }
       }
+      const last = i;
       for (; i < words.length; i++) {
         const j = words[i]!;
         h = mix(h, key[j]! & mask[j]!);
       }
-      if (wc) unwildcard(wc, words, mask, words.length);
       const b = st.buckets.get(fin(h, words.length));
-      if (b === undefined) continue;
-      if (!Array.isArray(b)) {
-        if (best && b.priority <= best.priority) continue;
-        if (b.addedIn > version || b.removedIn <= version) continue;
-        if (matches(key, b)) best = b;
-        continue;
-      }
-      for (const r of b) {
-        if (best && r.priority <= best.priority) break;
-        if (r.addedIn > version || r.removedIn <= version) continue;
-        if (matches(key, r)) {
-          best = r;
-          break;
+      let found: ClsRule<T> | undefined;
+      if (b !== undefined) {
+        if (!Array.isArray(b)) {
+          if (
+            (!best || b.priority > best.priority) &&
+            b.addedIn <= version &&
+            b.removedIn > version &&
+            matches(key, b)
+          )
+            found = b;
+        } else {
+          for (const r of b) {
+            if (best && r.priority <= best.priority) break;
+            if (r.addedIn > version || r.removedIn <= version) continue;
+            if (matches(key, r)) {
+              found = r;
+              break;
+            }
+          }
         }
       }
+      if (found !== undefined) {
+        best = found;
+        if (wc) unwildcard(wc, words, mask, words.length);
+      } else if (wc) this.lastStageMiss(st, key, wc, last);
     }
     return best;
+  }
+
+  /**
+   * The bits a subtable contributes when its last stage found no better rule (`last` is where
+   * that stage starts in its words): a trie may rule the subtable out with fewer bits (OVS's
+   * check before the last stage), else the ports trie narrows the ports, else the whole mask.
+   */
+  private lastStageMiss(st: Subtable<T>, key: FlowKey, wc: FlowKey, last: number): void {
+    const words = st.words;
+    const mask = st.mask;
+    const nEnds = st.stageEnds.length;
+    const ts = st.trieStages;
+    if (ts !== 0 && ((ts >>> nEnds) & 1) !== 0 && this.checkTries(st, nEnds, key, wc)) {
+      unwildcard(wc, words, mask, last);
+      return;
+    }
+    const pt = st.portsTrie;
+    if (pt === undefined) {
+      unwildcard(wc, words, mask, words.length);
+      return;
+    }
+    // Only the port bits that tell the packet's ports from every rule's (OVS's ports trie);
+    // the last stage holds nothing but the ports word.
+    unwildcard(wc, words, mask, last);
+    const pm = mask[W.TP]!;
+    if ((wc[W.TP]! & pm) >>> 0 === pm) return; // no walk when they are all un-wildcarded
+    portsValue[0] = key[W.TP]! & pm;
+    const mbits = pt.lookup(portsValue, 0, 0);
+    wc[W.TP]! |= mbits >= 32 ? pm : pm & (0xffffffff << (32 - mbits));
   }
 
   /**

@@ -4,9 +4,9 @@
  * `ovs-appctl ofproto/trace` on OVS and with our ofproto/trace, and the key lines must be equal:
  * every table/rule line and action line of the pipeline walk, and `Datapath actions:`.
  * Datapath port numbers are taken from OVS (dpif/show) so the actions are comparable. Megaflows
- * are not compared: OVS narrows IPv4/IPv6 prefix matches with its prefix tries, so its megaflows
- * may be wider than ours (both correct). OVS's frozen-state ids in `controller(recirc_id=N)`
- * are blanked.
+ * are compared for rule-based flows in tests/interop/megaflow-prefix-vs-ovs.test.ts (prefix and
+ * ports tries) and for NORMAL in tests/interop/normal-megaflow-vs-ovs.test.ts, not here. OVS's
+ * frozen-state ids in `controller(recirc_id=N)` are blanked.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
