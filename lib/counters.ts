@@ -63,11 +63,37 @@ export function allCounters(): Counter[] {
 }
 
 /**
+ * One label combination of a {@link LabelledCounter}: a handle the hot path keeps (from
+ * {@link LabelledCounter.child}) and bumps without allocating or looking anything up.
+ */
+export class LabelledChild {
+  /** Total since start. */
+  total = 0;
+
+  constructor(
+    /** The label values, one per label name of the family (never changed). */
+    readonly labels: readonly string[],
+  ) {}
+
+  /** Adds `n` (default 1). */
+  inc(n = 1): void {
+    this.total += n;
+  }
+}
+
+/** A level of {@link LabelledCounter}'s lookup tree: label value → next level or the child. */
+type LabelNode = Map<string, LabelNode | LabelledChild>;
+
+/**
  * A family of event counts told apart by label values (e.g. OpenFlow messages by direction and
- * type), for /metrics; coverage/show keeps using plain {@link Counter}s.
+ * type), for /metrics; coverage/show keeps using plain {@link Counter}s. Hot paths keep a
+ * {@link LabelledChild} per label tuple ({@link child}); {@link inc} finds the child through one
+ * map per label and allocates nothing once the combination exists.
  */
 export class LabelledCounter {
-  private readonly counts = new Map<string, { labels: readonly string[]; total: number }>();
+  private readonly root: LabelNode = new Map();
+  /** Every child, in the order first seen. */
+  private readonly children: LabelledChild[] = [];
 
   constructor(
     /** Unique name, e.g. `openflow_messages`. */
@@ -80,17 +106,47 @@ export class LabelledCounter {
     readonly labelNames: readonly string[],
   ) {}
 
-  /** Adds `n` (default 1) to the count of `labels` (one value per label name). */
-  inc(labels: readonly string[], n = 1): void {
-    const key = labels.join('\0');
-    const e = this.counts.get(key);
-    if (e) e.total += n;
-    else this.counts.set(key, { labels: [...labels], total: n });
+  /**
+   * The child counting `labels` (one value per label name), created on first use; the same
+   * object for the same values every time, so callers may keep it.
+   */
+  child(...labels: string[]): LabelledChild {
+    return this.lookup(labels);
   }
 
-  /** Every label combination seen, with its total. */
+  /** Adds `n` (default 1) to the count of `labels` (one value per label name). */
+  inc(labels: readonly string[], n = 1): void {
+    this.lookup(labels).total += n;
+  }
+
+  /** Every label combination seen, with its total (in the order first seen). */
   entries(): { labels: readonly string[]; total: number }[] {
-    return [...this.counts.values()];
+    return this.children.map((c) => ({ labels: c.labels, total: c.total }));
+  }
+
+  private lookup(labels: readonly string[]): LabelledChild {
+    let node = this.root;
+    const last = labels.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = labels[i]!;
+      let next = node.get(v);
+      if (next === undefined) {
+        next = new Map();
+        node.set(v, next);
+      } else if (next instanceof LabelledChild) {
+        throw new Error(`${this.name}: ${labels.length} label values, expected fewer`);
+      }
+      node = next;
+    }
+    const v = last < 0 ? '' : labels[last]!;
+    const c = node.get(v);
+    if (c instanceof LabelledChild) return c;
+    if (c !== undefined)
+      throw new Error(`${this.name}: ${labels.length} label values, expected more`);
+    const child = new LabelledChild([...labels]);
+    node.set(v, child);
+    this.children.push(child);
+    return child;
   }
 }
 

@@ -2,13 +2,14 @@
  * One OpenFlow connection (OVS's `ofconn`): HELLO and version negotiation, echo and inactivity
  * probes, per-connection role, async configuration and miss_send_len, in-order processing (so a
  * BARRIER_REPLY follows every reply and error of earlier messages), OFPT_ERROR for every
- * {@link OfpError} a handler throws, and backpressure. It talks to a {@link Transport} and knows
- * nothing of sockets; the switch-wide parts (role arbitration, the bridge's answers) come from
- * its {@link OfconnOwner}.
+ * {@link OfpError} a handler throws, and backpressure both ways (reading stops while too many
+ * replies wait unsent or too many received bytes wait to be processed). It talks to a
+ * {@link Transport} and knows nothing of sockets; the switch-wide parts (role arbitration, the
+ * bridge's answers) come from its {@link OfconnOwner}.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../lib/clock.js';
-import { counter, labelledCounter } from '../lib/counters.js';
+import { counter, labelledCounter, type LabelledChild } from '../lib/counters.js';
 import { OpenFlowFramer, FramerError } from '../lib/framer-openflow.js';
 import { getLogger } from '../lib/log.js';
 import type { Transport } from '../lib/transport.js';
@@ -46,6 +47,11 @@ const cBadFrame = counter(
   'connections closed for an unframeable stream',
 );
 const cPaused = counter('ofconn_rx_paused', 'ofproto', 'times reading paused for backpressure');
+const cInboxPaused = counter(
+  'ofconn_inbox_paused',
+  'ofproto',
+  'times reading paused while received messages waited to be processed',
+);
 const cMsgByType = labelledCounter(
   'openflow_messages',
   'ofproto',
@@ -66,6 +72,13 @@ const OFPET_LABELS = new Map<number, string>(
 function typeLabel(bytes: Uint8Array): string {
   const t = bytes[1];
   return t === undefined ? 'short' : (OFPT_NAMES[t] ?? `type${t}`);
+}
+/** `openflow_messages` handles by type byte (256 = too short to have one), per direction. */
+const rxByType: LabelledChild[] = [];
+const txByType: LabelledChild[] = [];
+/** The `openflow_messages` count of one message (no allocation once its type was seen). */
+function msgCount(table: LabelledChild[], dir: 'rx' | 'tx', bytes: Uint8Array): LabelledChild {
+  return (table[bytes[1] ?? 256] ??= cMsgByType.child(dir, typeLabel(bytes)));
 }
 
 /** OVS's connection types: primary (from a Controller target) and service (ovs-ofctl, ptcp). */
@@ -130,6 +143,11 @@ export interface OfconnOptions {
   /** Messages handled per turn before yielding to the event loop (default 50). */
   perTurnBudget?: number;
   /**
+   * Stop reading while more than this many received bytes wait to be processed (default
+   * {@link MAX_INBOX_BYTES}); reading resumes once they are down to half of it.
+   */
+  maxInboxBytes?: number;
+  /**
    * The OpenFlow wire versions the bridge allows (Bridge.protocols; default [0x04]). We speak
    * only 1.3: when the list holds 0x04 we advertise 1.3; otherwise our HELLO advertises the
    * listed versions (header version = the highest) and no negotiation can succeed, as OVS
@@ -160,6 +178,9 @@ const MODIFYING = new Set<OfpMessage['type']>([
   'BUNDLE_CONTROL',
   'BUNDLE_ADD_MESSAGE',
 ]);
+
+/** Default {@link OfconnOptions.maxInboxBytes}: 1 MiB of received, unprocessed messages. */
+export const MAX_INBOX_BYTES = 1 << 20;
 
 /** How long OVS-style partial multipart requests wait for their last part. */
 export const MULTIPART_REQUEST_TIMEOUT_MS = 1000;
@@ -242,8 +263,14 @@ export class Ofconn extends EventEmitter {
   private lastRx: number;
   private probeSent = false;
   private inbox: Buffer[] = [];
+  /** Bytes of the messages in {@link inbox}. */
+  private inboxBytes = 0;
+  private readonly maxInbox: number;
   private busy = false;
+  /** Reading stopped because too many sent messages are queued unsent. */
   private paused = false;
+  /** Reading stopped because too many received bytes wait in the inbox. */
+  private inboxFull = false;
   private queuedSinceDrain = 0;
   private nextXid = 1;
   private readonly partialMultipart = new Map<
@@ -263,6 +290,7 @@ export class Ofconn extends EventEmitter {
     this.probeMs = opts.probeIntervalMs ?? 5000;
     this.maxQueued = opts.maxQueuedReplies ?? 100;
     this.budget = opts.perTurnBudget ?? 50;
+    this.maxInbox = opts.maxInboxBytes ?? MAX_INBOX_BYTES;
     this.versions = opts.versions;
     this.missSendLen = opts.type === 'primary' ? OFP_DEFAULT_MISS_SEND_LEN : 0;
     this.lastRx = this.clock.now();
@@ -294,14 +322,14 @@ export class Ofconn extends EventEmitter {
   sendRaw(bytes: Uint8Array): boolean {
     if (this.state === 'closed') return false;
     cTxMsg.inc();
-    cMsgByType.inc(['tx', typeLabel(bytes)]);
+    msgCount(txByType, 'tx', bytes).inc();
     const ok = this.transport.write(bytes);
     if (this.transport.backlog() > 0) {
       this.queuedSinceDrain++;
       if (this.queuedSinceDrain >= this.maxQueued && !this.paused) {
         this.paused = true;
         cPaused.inc();
-        this.transport.pause();
+        if (!this.inboxFull) this.transport.pause();
       }
     }
     return ok;
@@ -341,6 +369,7 @@ export class Ofconn extends EventEmitter {
     for (const h of this.partialMultipart.values()) this.clock.clearTimeout(h.timer);
     this.partialMultipart.clear();
     this.inbox = [];
+    this.inboxBytes = 0;
     this.owner.onClose?.(this);
     this.emit('close');
   }
@@ -354,7 +383,7 @@ export class Ofconn extends EventEmitter {
     this.queuedSinceDrain = 0;
     if (this.paused) {
       this.paused = false;
-      this.transport.resume();
+      if (!this.inboxFull && this.state !== 'closed') this.transport.resume();
     }
   }
 
@@ -403,7 +432,7 @@ export class Ofconn extends EventEmitter {
     } catch (e) {
       if (e instanceof FramerError) {
         const done = (e as FramerError & { messages?: Buffer[] }).messages ?? [];
-        this.inbox.push(...done);
+        for (const m of done) this.enqueue(m);
         this.inbox.push(Buffer.alloc(0)); // marker: close after the good ones
         cBadFrame.inc();
         this.pump();
@@ -413,8 +442,35 @@ export class Ofconn extends EventEmitter {
     }
     // No copy: a message shares the socket's chunk, which nothing else writes to. Handlers keep
     // decoded copies, never `raw` (a part of a multipart request held for later is copied).
-    for (const m of msgs) this.inbox.push(m);
+    for (const m of msgs) this.enqueue(m);
     this.pump();
+  }
+
+  /** Queues a received message, and stops reading when the inbox holds too many bytes. */
+  private enqueue(m: Buffer): void {
+    this.inbox.push(m);
+    this.inboxBytes += m.length;
+    if (this.inboxBytes > this.maxInbox && !this.inboxFull) {
+      this.inboxFull = true;
+      cInboxPaused.inc();
+      if (!this.paused) this.transport.pause();
+    }
+  }
+
+  /** Takes the next received message; reading resumes once the inbox is down to half. */
+  private dequeue(): Buffer {
+    const m = this.inbox.shift()!;
+    this.inboxBytes -= m.length;
+    if (this.inboxFull && this.inboxBytes <= this.maxInbox / 2) {
+      this.inboxFull = false;
+      if (!this.paused && this.state !== 'closed') this.transport.resume();
+    }
+    return m;
+  }
+
+  /** Whether reading is paused, and why (for tests and status). */
+  get readPaused(): { inbox: boolean; replies: boolean; inboxBytes: number } {
+    return { inbox: this.inboxFull, replies: this.paused, inboxBytes: this.inboxBytes };
   }
 
   /** Processes queued messages in order, awaiting async handlers, at most `budget` per turn. */
@@ -439,14 +495,14 @@ export class Ofconn extends EventEmitter {
   private async drainInbox(): Promise<void> {
     let n = 0;
     while (this.inbox.length > 0 && this.state !== 'closed' && n < this.budget) {
-      const raw = this.inbox.shift()!;
+      const raw = this.dequeue();
       n++;
       if (raw.length === 0) {
         this.close('bad OpenFlow framing (length < 8)');
         return;
       }
       cRxMsg.inc();
-      cMsgByType.inc(['rx', typeLabel(raw)]);
+      msgCount(rxByType, 'rx', raw).inc();
       const r = this.process(raw);
       if (r) await r;
     }

@@ -4,7 +4,7 @@
  * `npm test`; needs no root (bench/micro/afpacket.bench.ts, which needs network namespaces, runs
  * on its own).
  *
- *   node dist/bench/micro/run.js [--time MS] [--only framers,openflow,extract,datapath,classifier,xlate]
+ *   node dist/bench/micro/run.js [--time MS] [--only framers,openflow,extract,datapath,classifier,xlate,counters]
  *                                [--out DIR] [--no-write]
  *
  * | suite      | what                                                                      |
@@ -15,10 +15,12 @@
  * | datapath   | DpifNetdev: exact-match cache (EMC) hit, megaflow hit, set-field          |
  * | classifier | Classifier.lookup, 1k/10k/100k rules × 1/10/50 masks                      |
  * | xlate      | Xlate.translate: one rule, NORMAL, 100k-rule flow setup, 4-table pipeline |
+ * | counters   | coverage counters: labelled increments (old joined key, now, child handle) |
  */
 import { cpus } from 'node:os';
 import { loadAvg, parseOpts, today, writeResults } from '../lib/common.js';
 import { runClassifierBench } from './classifier.bench.js';
+import { runCountersBench } from './counters.bench.js';
 import { formatResult, type MicroResult } from './common.js';
 import { runDatapathBench } from './datapath.bench.js';
 import { runFlowExtractBench } from './flow-extract.bench.js';
@@ -34,6 +36,7 @@ const SUITES: [string, string, (time: number) => Promise<MicroResult[] | string[
   ['datapath', 'pkts', runDatapathBench],
   ['classifier', 'lookups', (t) => runClassifierBench(t)],
   ['xlate', 'xlates', (t) => runXlateBench(t)],
+  ['counters', 'incs', (t) => runCountersBench(t)],
 ];
 
 async function main(): Promise<void> {
