@@ -12,7 +12,14 @@
  * Receive reads up to one batch of frames per call into a preallocated buffer (one read() per
  * frame: the tun driver has no batched calls); readiness follows the Netdev contract with a
  * libuv poll that is armed only while a reader waits.
+ *
+ * Send checks the device's up flag and MTU from values cached for at most
+ * {@link TAP_ATTR_TTL_MS} (two ioctls per batch otherwise): a change made through this netdev
+ * (setUp, setMtu) is seen at once, one made from outside (`ip link`) within that time, or at
+ * once when a write fails (a down TAP refuses frames with EIO; the rest of the batch is then
+ * counted as dropped for a down link).
  */
+import { realClock, type Clock } from '../lib/clock.js';
 import { counter } from '../lib/counters.js';
 import {
   MAX_BURST,
@@ -42,6 +49,9 @@ const cRxTruncated = counter(
 const IFF_UP = 0x1;
 const IFF_RUNNING = 0x40;
 
+/** How long sendBatch trusts the cached up flag and MTU (ms). */
+export const TAP_ATTR_TTL_MS = 100;
+
 /** Receive slot: the largest frame a 9000-byte MTU allows plus VLAN tags, rounded up. */
 function slotSizeFor(mtu: number): number {
   return Math.max(2048, (mtu + 14 + 8 + 1023) & ~1023);
@@ -59,6 +69,12 @@ export class TapNetdev implements Netdev {
   private readonly lens = new Int32Array(MAX_BURST);
   private readonly readiness: ReadinessArm;
   private readonly one = newFrameBatch(1);
+  /** Cached for sendBatch: the device is administratively up. */
+  private up = false;
+  /** Cached for sendBatch: the longest frame sent (MTU + 18). */
+  private maxFrame = 0;
+  /** When {@link up} and {@link maxFrame} were read (clock ms); -Infinity = never. */
+  private attrsAt = -Infinity;
   /** Called on close (the provider's registry uses it). */
   onClose: (() => void) | undefined;
 
@@ -69,6 +85,8 @@ export class TapNetdev implements Netdev {
   constructor(
     readonly name: string,
     netns?: string,
+    /** Time source for the attribute cache. */
+    private readonly clock: Clock = realClock,
   ) {
     const path = netns === undefined || netns === '' ? undefined : netnsFile(netns);
     this.dev = new (loadNative().TapDevice)(name, path);
@@ -101,6 +119,7 @@ export class TapNetdev implements Netdev {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
       throw new RangeError(`tap ${this.name}: MTU ${mtu} outside 68..65535`);
     this.dev.setMtu(mtu);
+    this.attrsAt = -Infinity;
     const s = slotSizeFor(mtu);
     if (s > this.slotSize) {
       this.slotSize = s;
@@ -125,6 +144,27 @@ export class TapNetdev implements Netdev {
   setUp(up: boolean): void {
     this.check();
     this.dev.setFlags(up ? IFF_UP : 0, up ? 0 : IFF_UP);
+    this.attrsAt = -Infinity;
+  }
+
+  /** Re-reads the up flag and MTU when the cached ones are older than TAP_ATTR_TTL_MS. */
+  private attrs(): void {
+    const now = this.clock.now();
+    if (now - this.attrsAt < TAP_ATTR_TTL_MS) return;
+    this.up = (this.dev.getFlags() & IFF_UP) !== 0;
+    this.maxFrame = this.dev.getMtu() + 18;
+    this.attrsAt = now;
+  }
+
+  /**
+   * After a write stopped at frame `from` of `n`: re-reads the attributes (the error may be a
+   * down device) and counts the rest as dropped (for a down link when it is down).
+   */
+  private dropRest(from: number, n: number): void {
+    this.attrsAt = -Infinity;
+    this.attrs();
+    this.st.txDropped += n - from;
+    if (!this.up) cTxDown.inc(n - from);
   }
 
   ifindex(): number {
@@ -179,13 +219,14 @@ export class TapNetdev implements Netdev {
     const n = batch.count;
     if (n <= 0) return 0;
     // A TAP device that is down refuses frames (EIO): count them as dropped, as a down link.
-    if ((this.dev.getFlags() & IFF_UP) === 0) {
+    this.attrs();
+    if (!this.up) {
       this.st.txDropped += n;
       cTxDown.inc(n);
       return 0;
     }
     // Frames longer than MTU + 18 (Ethernet header, two VLAN tags) are dropped, as on a link.
-    const max = this.dev.getMtu() + 18;
+    const max = this.maxFrame;
     let ok = true;
     for (let i = 0; i < n; i++) {
       if (batch.lens[i]! > max) {
@@ -199,7 +240,7 @@ export class TapNetdev implements Netdev {
         this.st.txPackets++;
         this.st.txBytes += batch.lens[i]!;
       }
-      if (sent < n) this.st.txDropped += n - sent;
+      if (sent < n) this.dropRest(sent, n);
       return sent;
     }
     // Slow path: send the frames that fit one at a time.
@@ -219,7 +260,15 @@ export class TapNetdev implements Netdev {
         sent++;
         this.st.txPackets++;
         this.st.txBytes += len;
-      } else this.st.txDropped++;
+      } else {
+        this.dropRest(i, i + 1);
+        if (!this.up) {
+          // Down: the remaining frames go the same way.
+          this.st.txDropped += n - i - 1;
+          cTxDown.inc(n - i - 1);
+          break;
+        }
+      }
     }
     return sent;
   }

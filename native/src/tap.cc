@@ -176,7 +176,10 @@ private:
   }
 
   // write(bufs, offs, lens, count): bufs one Uint8Array or an array of them (frame i in
-  // bufs[i]). Stops at the first frame the device cannot take now; returns the number written.
+  // bufs[i]). Stops at the first frame the device cannot take (EAGAIN: queue full; EIO: the
+  // interface is down) and returns the number of frames before it (a frame the driver rejects
+  // otherwise is skipped and counted); the caller decides what the rest costs (it can re-read
+  // the flags to tell a down device from a full one).
   Napi::Value Write(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Check(env);
@@ -206,9 +209,8 @@ private:
       } while (r < 0 && errno == EINTR);
       if (r < 0) {
         lastErrno_ = errno;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        // EIO: the interface is down; the frame is dropped like on a down link.
-        continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EIO) break;
+        continue;  // a frame the driver rejects (EINVAL...): skipped
       }
     }
     return Napi::Number::New(env, static_cast<double>(n));
