@@ -403,7 +403,8 @@ export function xlateNormal(ctx: NormalContext): NormalOutcome {
     ctx.note('>> disallowed VLAN VID for this input port, dropping');
     return 'drop';
   }
-  wc[W.VLAN0] = (wc[W.VLAN0]! | 0xffff) >>> 0;
+  // As OVS's xlate_normal: VID and CFI only (set above). PCP is never consulted here; a
+  // pop_vlan on output makes the commit match the whole tag.
   if (!ctx.forwardBpdu && isReservedMac(macFromKey(flow, W.ETH_DST))) {
     ctx.note('-> packet has reserved destination MAC, dropping');
     return 'drop';

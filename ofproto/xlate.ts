@@ -280,6 +280,44 @@ function portLive(p: OfPort | undefined): boolean {
   );
 }
 
+/** True for an 802.1Q or 802.1ad TPID (OVS's eth_type_vlan). */
+function isVlanTpid(tpid: number): boolean {
+  return tpid === ETH_TYPE.VLAN || tpid === ETH_TYPE.VLAN_8021AD;
+}
+
+/**
+ * The VLAN rules of OVS's xlate_wc_finish, applied to a finished megaflow mask `wc` for the
+ * packet `key` (as received): a VLAN header the packet does not have is not matched at all
+ * (push_vlan or NORMAL may have consulted the empty slot), and CFI is matched wherever any
+ * other TCI bit is. This is the megaflow ofproto/trace prints; the datapath then matches the
+ * absent header as absent (see {@link datapathMask}).
+ */
+export function vlanWcFinish(key: FlowKey, wc: FlowKey): void {
+  for (let i = 0; i < 2; i++) {
+    const w = W.VLAN0 + i;
+    if (!isVlanTpid(key[w]! >>> 16)) wc[w] = 0;
+    else if ((wc[w]! & 0xffff) !== 0) wc[w] = (wc[w]! | VLAN_CFI) >>> 0;
+  }
+}
+
+/**
+ * Turns a megaflow mask for `key` into the mask the datapath installs, in place, as OVS's
+ * datapath key/mask round trip does (odp_flow_key_from_mask / odp_flow_key_to_mask): the TPID
+ * of every VLAN header the packet has is matched (it is the datapath key's ethertype), and the
+ * first header it does not have is matched as absent, so that a tagged packet never hits the
+ * flow of an untagged one, nor a double-tagged packet that of a single-tagged one.
+ */
+export function datapathMask(key: FlowKey, mask: FlowKey): void {
+  for (let i = 0; i < 2; i++) {
+    const w = W.VLAN0 + i;
+    if ((key[w]! & VLAN_CFI) === 0) {
+      mask[w] = 0xffffffff;
+      return;
+    }
+    mask[w] = (mask[w]! | 0xffff0000) >>> 0;
+  }
+}
+
 function isIp(flow: FlowKey): boolean {
   const t = flow[W.ETH_TYPE]! & 0xffff;
   return t === ETH_TYPE.IP || t === ETH_TYPE.IPV6;
@@ -790,8 +828,9 @@ class Ctx {
     base[W.VLAN0] = flow[W.VLAN0]!;
     base[W.VLAN1] = flow[W.VLAN1]!;
     this.dirty[W.VLAN0] = this.dirty[W.VLAN1] = 0;
-    this.wc[W.VLAN0] = 0xffffffff;
-    if (bt.length > 1 || ft.length > 1) this.wc[W.VLAN1] = 0xffffffff;
+    // As OVS's commit_vlan_action: every popped tag is matched whole (TPID and TCI); a push
+    // consults nothing.
+    for (let i = 0; i < bt.length - common; i++) this.wc[W.VLAN0 + i] = 0xffffffff;
   }
 
   /** Writes bits of the flow and marks them dirty (value and mask over whole words). */
@@ -915,6 +954,7 @@ export class Xlate {
     // OpenFlow metadata is no datapath field (it is 0 whenever a packet enters): as in OVS, the
     // megaflow never matches on it.
     ctx.wc[W.METADATA] = ctx.wc[W.METADATA + 1] = 0;
+    vlanWcFinish(input.key, ctx.wc);
     const r: XlateResult = {
       actions: sharedActions(ctx.out),
       mask: ctx.wc,
@@ -1891,6 +1931,7 @@ export class Xlate {
     key.set(req.key);
     key[W.IN_PORT] = p.ofport;
     const r = this.translate({ key, frame: req.frame });
+    datapathMask(key, r.mask);
     this.sendPacketIns(r.packetIns);
     this.credit(r, 1, req.frame.length);
     const res: { actions: DpAction[]; mask: FlowKey; install?: boolean } = {
