@@ -9,10 +9,12 @@
  *   the main thread unchanged, one transferred buffer per received batch
  *   → statistics deltas to main every {@link STATS_INTERVAL_MS} while they change.
  *
- * The sockets are the main thread's, adopted (never closed here). Counters of lib/counters.ts
+ * The sockets are the main thread's, adopted (never closed here); a port with an rx ring has
+ * the same ring mapped here, read from the oldest ready frame on. Counters of lib/counters.ts
  * incremented here stay in this thread.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { allCounters, type Counter } from '../lib/counters.js';
 import { FLOW_KEY_WORDS, W } from '../lib/packet/flow-key.js';
 import type { DpAction } from './actions.js';
 import type { FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
@@ -280,7 +282,12 @@ function receive(port: WPort): void {
       }
       return;
     }
-    if (n === 0) return;
+    if (n === 0) {
+      // Readable with nothing in the ring: a pending socket error (the link went down), which
+      // would keep the poll readable; nothing else reads a ring socket, so consume it here.
+      if (left === MAX_BURST * 4 && port.netdev.usesRing) port.netdev.consumeSocketError();
+      return;
+    }
     now = performance.now();
     processBatch(port, rxBatch);
     left -= n;
@@ -323,16 +330,19 @@ function putFlow(
   flows.set(id, f);
 }
 
-function addPort(portNo: number, name: string, fd: number, rxBatchN: number, csum: boolean): void {
+function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
+  const portNo = m.port;
+  const name = m.name;
   const old = ports.get(portNo);
   if (old !== undefined) dropPort(old);
   let netdev: AfPacketNetdev;
   try {
-    netdev = new AfPacketNetdev(name, {
-      adoptFd: fd,
-      rxBatch: rxBatchN,
-      completeChecksums: csum,
-    });
+    netdev = new AfPacketNetdev(
+      name,
+      m.ring === undefined
+        ? { adoptFd: m.fd, rxBatch: m.rxBatch, completeChecksums: m.csum }
+        : { adoptFd: m.fd, rxBatch: m.rxBatch, completeChecksums: m.csum, adoptRing: m.ring },
+    );
   } catch (e) {
     logMain('error', `cannot adopt ${name}: ${(e as Error).message}`, portNo);
     send({ t: 'port-refused', port: portNo });
@@ -372,7 +382,7 @@ function acknowledge(seq: number): void {
 function handle(m: ToWorker): void {
   switch (m.t) {
     case 'port-add':
-      addPort(m.port, m.name, m.fd, m.rxBatch, m.csum);
+      addPort(m);
       return;
     case 'port-del': {
       const p = ports.get(m.port);
@@ -409,6 +419,9 @@ function handle(m: ToWorker): void {
       running = false;
       acknowledge(m.seq);
       return;
+    case 'batch':
+      for (const x of m.msgs) handle(x);
+      return;
     default: {
       const never: never = m;
       logMain('error', `unknown control message ${JSON.stringify(never)}`);
@@ -428,6 +441,8 @@ function drainControl(): void {
 
 let lastReport = 0;
 let portStats: number[] = [];
+/** Each coverage counter's total at the last report (what main has been told). */
+const counterSeen = new Map<Counter, number>();
 
 function reportPort(p: WPort, out: number[]): void {
   const st = p.netdev.localStats();
@@ -477,6 +492,16 @@ function reportStats(force: boolean): void {
   const ps = Float64Array.from(portStats);
   portStats = [];
   const flowsOut = fl.slice(0, j);
+  const cs: (readonly [string, string, string])[] = [];
+  const cd: number[] = [];
+  for (const c of allCounters()) {
+    const d = c.total - (counterSeen.get(c) ?? 0);
+    if (d === 0) continue;
+    counterSeen.set(c, c.total);
+    cs.push([c.name, c.module, c.help]);
+    cd.push(d);
+  }
+  const counterDeltas = Float64Array.from(cd);
   send(
     {
       t: 'stats',
@@ -486,8 +511,10 @@ function reportStats(force: boolean): void {
       megaflowHits: nMfHits,
       rxInvalid: nRxInvalid,
       handedBack: nHandedBack,
+      counters: cs,
+      counterDeltas,
     },
-    [flowsOut.buffer, ps.buffer],
+    [flowsOut.buffer, ps.buffer, counterDeltas.buffer],
   );
   nEmcHits = nMfHits = nRxInvalid = nHandedBack = 0;
 }
@@ -523,6 +550,7 @@ function loop(): void {
 if (PORT_STAT_WORDS !== 1 + PORT_STAT_FIELDS.length || FLOW_STAT_WORDS !== 5)
   throw new Error('datapath worker: statistics layout mismatch');
 try {
+  send({ t: 'ready' });
   loop();
 } catch (e) {
   logMain('error', `datapath worker loop failed: ${(e as Error).stack ?? String(e)}`);

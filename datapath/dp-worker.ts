@@ -1,7 +1,8 @@
 /**
  * The datapath worker thread, main-thread side: a fast-path mirror of {@link DpifNetdev}'s
  * megaflow cache running in one `worker_thread` (datapath/dp-worker-thread.ts) that owns the
- * receive side of every AF_PACKET port (without a ring) the datapath hands it.
+ * receive side of every AF_PACKET port the datapath hands it (recvmmsg, or the port's rx ring
+ * mapped a second time in the worker).
  *
  * The main-thread datapath stays the authority: it keeps every flow, runs upcalls, expiry and
  * revalidation, and mirrors each install/change/removal/flush here ({@link DpWorker.flowPut},
@@ -26,13 +27,14 @@ import {
   receiveMessageOnPort,
   type MessagePort,
 } from 'node:worker_threads';
+import { counter } from '../lib/counters.js';
 import { getLogger } from '../lib/log.js';
 import type { FlowKey } from '../lib/packet/flow-key.js';
 import type { DpAction } from './actions.js';
 import type { DpFlow } from './dpcls.js';
 import type { NativeAddon } from './native.js';
 import { loadNative } from './native.js';
-import { AfPacketNetdev } from './netdev-afpacket.js';
+import { AfPacketNetdev, type RingGeometry } from './netdev-afpacket.js';
 import type { FrameBatch, Netdev, NetdevStats } from './netdev.js';
 
 const log = getLogger('dp_worker');
@@ -85,6 +87,8 @@ export type ToWorker =
       readonly fd: number;
       readonly rxBatch: number;
       readonly csum: boolean;
+      /** The owner's rx ring, mapped and read by the worker (absent: recvmmsg). */
+      readonly ring?: RingGeometry;
     }
   | {
       /** Stop using the port's descriptor; acknowledged with `seq`. */
@@ -123,6 +127,11 @@ export type ToWorker =
       /** Flush outputs, report statistics and exit the loop; acknowledged with `seq`. */
       readonly t: 'stop';
       readonly seq: number;
+    }
+  | {
+      /** Several control messages in order (what one turn of the main thread posted). */
+      readonly t: 'batch';
+      readonly msgs: readonly ToWorker[];
     };
 
 /** Frames the worker hands back to the normal path (received on `port`, unchanged). */
@@ -148,6 +157,12 @@ export interface WorkerStatsMsg {
   readonly megaflowHits: number;
   readonly rxInvalid: number;
   readonly handedBack: number;
+  /**
+   * Coverage counters (lib/counters.ts) bumped in the worker since its previous report, as
+   * `[name, module, help]` with the increments in {@link WorkerStatsMsg.counterDeltas}.
+   */
+  readonly counters: readonly (readonly [string, string, string])[];
+  readonly counterDeltas: Float64Array;
 }
 
 /** Messages, worker → main. */
@@ -158,6 +173,10 @@ export type FromWorker =
       /** The worker could not adopt the port: the main thread must read it. */
       readonly t: 'port-refused';
       readonly port: number;
+    }
+  | {
+      /** The worker's loop runs: it can take ports now. */
+      readonly t: 'ready';
     }
   | {
       /** Something to log on the main thread. */
@@ -180,6 +199,11 @@ export interface DpWorkerHost {
    * adopt them): the datapath must read them itself again.
    */
   portsReturned(ports: readonly number[]): void;
+  /**
+   * The worker thread is running and takes ports from now on ({@link DpWorker.adoptPort}
+   * refuses them before, so the datapath keeps reading them meanwhile): offer them again.
+   */
+  workerReady(): void;
 }
 
 /** Options of {@link DpWorker.start}. */
@@ -206,6 +230,10 @@ export class DpWorker {
   private readonly ack: Int32Array;
   private seq = 0;
   private dead = false;
+  /** Control messages queued by {@link post} for the end of this turn. */
+  private pending: ToWorker[] = [];
+  /** The worker's loop runs (it said `ready`). */
+  private ready = false;
   private wakeClosed = false;
   private readonly ports = new Map<number, AfPacketNetdev>();
   private readonly flows = new Map<number, DpFlow>();
@@ -263,6 +291,11 @@ export class DpWorker {
     }
   }
 
+  /** True when `netdev` is of a kind a worker can take receive over for (AF_PACKET). */
+  static canAdopt(netdev: Netdev): boolean {
+    return netdev instanceof AfPacketNetdev && !netdev.isClosed;
+  }
+
   /** False once the worker stopped or died. */
   get alive(): boolean {
     return !this.dead;
@@ -273,10 +306,34 @@ export class DpWorker {
     return [...this.ports.keys()];
   }
 
+  /**
+   * Posts a control message. The worker's eventfd is signalled once per turn of this thread's
+   * event loop (setImmediate), not per message: an upcall batch installs one flow per miss.
+   * Synchronous requests signal at once ({@link postNow}).
+   */
   private post(m: ToWorker): void {
     if (this.dead) return;
-    this.control.postMessage(m);
-    this.native.wakeFdSignal(this.wakeFd);
+    this.pending.push(m);
+    if (this.pending.length === 1) setImmediate(this.flushPending);
+  }
+
+  /** Posts what {@link post} queued, as one message, and wakes the worker. */
+  private readonly flushPending = (): void => {
+    const n = this.pending.length;
+    if (n === 0 || this.dead) {
+      this.pending.length = 0;
+      return;
+    }
+    this.control.postMessage(n === 1 ? this.pending[0]! : { t: 'batch', msgs: this.pending });
+    this.pending = [];
+    if (!this.wakeClosed) this.native.wakeFdSignal(this.wakeFd);
+  };
+
+  /** Posts a control message after the queued ones and wakes the worker now. */
+  private postNow(m: ToWorker): void {
+    if (this.dead) return;
+    this.pending.push(m);
+    this.flushPending();
   }
 
   /** Waits until the worker acknowledged `seq`; false on timeout or death. */
@@ -293,24 +350,37 @@ export class DpWorker {
   }
 
   /**
-   * Offers datapath port `port` to the worker. True when the worker took its receive over
-   * (an AF_PACKET netdev without a ring): the caller must stop reading it, and call
+   * Offers datapath port `port` to the worker. True when the worker took its receive over (an
+   * AF_PACKET netdev, once the worker's loop runs: before that the caller keeps reading and is
+   * told through {@link DpWorkerHost.workerReady}): the caller must stop reading it, and call
    * {@link releasePort} before closing it.
    */
   adoptPort(port: number, netdev: Netdev): boolean {
-    if (this.dead || !(netdev instanceof AfPacketNetdev)) return false;
+    if (this.dead || !this.ready || !(netdev instanceof AfPacketNetdev)) return false;
     if (this.ports.size >= MAX_WORKER_PORTS) return false;
     const cfg = netdev.workerConfig();
     if (cfg === undefined || cfg.fd < 0) return false;
     this.ports.set(port, netdev);
-    this.post({
-      t: 'port-add',
-      port,
-      name: cfg.name,
-      fd: cfg.fd,
-      rxBatch: cfg.rxBatch,
-      csum: cfg.completeChecksums,
-    });
+    const m: ToWorker =
+      cfg.ring === undefined
+        ? {
+            t: 'port-add',
+            port,
+            name: cfg.name,
+            fd: cfg.fd,
+            rxBatch: cfg.rxBatch,
+            csum: cfg.completeChecksums,
+          }
+        : {
+            t: 'port-add',
+            port,
+            name: cfg.name,
+            fd: cfg.fd,
+            rxBatch: cfg.rxBatch,
+            csum: cfg.completeChecksums,
+            ring: cfg.ring,
+          };
+    this.post(m);
     return true;
   }
 
@@ -322,7 +392,7 @@ export class DpWorker {
   releasePort(port: number): void {
     if (!this.ports.has(port)) return;
     const seq = ++this.seq;
-    this.post({ t: 'port-del', port, seq });
+    this.postNow({ t: 'port-del', port, seq });
     if (!this.dead && !this.waitAck(seq)) {
       log.error({ port }, 'datapath worker did not release a port in time; stopping it');
       this.kill();
@@ -356,9 +426,11 @@ export class DpWorker {
 
   /** Brings flow and port statistics up to date now (a round trip to the worker). */
   sync(): void {
-    if (this.dead) return;
+    // Before its loop runs the worker owns no port and has counted nothing; waiting for it
+    // would stall this thread while the worker's modules load.
+    if (this.dead || !this.ready) return;
     const seq = ++this.seq;
-    this.post({ t: 'sync', seq });
+    this.postNow({ t: 'sync', seq });
     this.waitAck(seq);
     this.drain();
   }
@@ -386,8 +458,17 @@ export class DpWorker {
       case 'stats':
         this.onStats(m);
         return;
-      case 'port-refused':
-        if (this.ports.delete(m.port)) this.host.portsReturned([m.port]);
+      case 'port-refused': {
+        const nd = this.ports.get(m.port);
+        if (nd === undefined) return;
+        this.ports.delete(m.port);
+        nd.resumeReceive();
+        this.host.portsReturned([m.port]);
+        return;
+      }
+      case 'ready':
+        this.ready = true;
+        this.host.workerReady();
         return;
       case 'log': {
         const o = { port: m.port };
@@ -435,12 +516,18 @@ export class DpWorker {
       nd.addStats(d);
     }
     this.host.addCounters(m.emcHits, m.megaflowHits, m.rxInvalid);
+    const cs = m.counters;
+    for (let i = 0; i < cs.length; i++) {
+      const [name, module, help] = cs[i]!;
+      counter(name, module, help).inc(m.counterDeltas[i]);
+    }
   }
 
   private lost(): void {
     if (this.dead) return;
     this.dead = true;
     const ports = [...this.ports.keys()];
+    for (const nd of this.ports.values()) nd.resumeReceive();
     this.ports.clear();
     this.closeWake();
     if (ports.length > 0) this.host.portsReturned(ports);
@@ -474,11 +561,22 @@ export class DpWorker {
    */
   close(): void {
     if (this.dead) return;
+    if (!this.ready) {
+      // Still starting: nothing to flush or report.
+      this.dead = true;
+      this.pending.length = 0;
+      this.events.close();
+      this.control.close();
+      void this.worker.terminate();
+      this.closeWake();
+      return;
+    }
     const seq = ++this.seq;
-    this.post({ t: 'stop', seq });
+    this.postNow({ t: 'stop', seq });
     const ok = this.waitAck(seq);
     this.drain();
     this.dead = true;
+    for (const nd of this.ports.values()) nd.resumeReceive();
     this.ports.clear();
     this.events.close();
     this.control.close();

@@ -98,9 +98,10 @@ export interface DpifNetdevOptions {
   /** EMC entries (default 8192; 0 disables the EMC). */
   emcEntries?: number;
   /**
-   * Run the fast path in a worker thread (datapath/dp-worker.ts) from {@link DpifNetdev.start}:
-   * it takes over receive on AF_PACKET ports without a ring. Default: the environment variable
-   * `TSVS_DATAPATH_WORKER` is `1`.
+   * Run the fast path in a worker thread (datapath/dp-worker.ts) while started: it takes over
+   * receive on AF_PACKET ports (recvmmsg or ring). The thread starts with the first such port,
+   * so a datapath of dummy, TAP or patch ports never starts one. Default: on, unless the
+   * environment variable `TSVS_DATAPATH_WORKER` is `0`.
    */
   worker?: boolean;
 }
@@ -149,6 +150,8 @@ export class DpifNetdev implements Dpif {
   private readonly ctx: ExecContext;
   private useWorker: boolean;
   private fast: DpWorker | undefined;
+  /** The worker could not start (see {@link DpWorker.start}); reset by setWorkerEnabled. */
+  private workerFailed = false;
   private readonly meterTable = new DpMeterTable();
   private nMeterDrops = 0;
 
@@ -158,7 +161,7 @@ export class DpifNetdev implements Dpif {
     if (opts.config) this.setConfig(opts.config);
     const entries = opts.emcEntries ?? 8192;
     this.emc = entries > 0 ? new Emc(entries) : undefined;
-    this.useWorker = opts.worker ?? process.env.TSVS_DATAPATH_WORKER === '1';
+    this.useWorker = opts.worker ?? process.env.TSVS_DATAPATH_WORKER !== '0';
     this.ctx = {
       output: (port, pkt) => this.enqueue(port, pkt),
       userspace: (pkt, pid, cookie) => this.toUserspace(pkt, pid, cookie),
@@ -524,7 +527,6 @@ export class DpifNetdev implements Dpif {
     this.checkOpen();
     if (this.running) return;
     this.running = true;
-    if (this.useWorker) this.startWorker();
     for (const p of this.portList) this.readPort(p);
     const tick = (): void => {
       this.expire();
@@ -546,8 +548,18 @@ export class DpifNetdev implements Dpif {
 
   // ---- The worker fast path (datapath/dp-worker.ts) ----
 
-  /** Hands `p` to the worker if it takes it, else reads it on this thread. */
+  /**
+   * Hands `p` to the worker if it takes it (starting the worker for the first port it can
+   * take), else reads it on this thread.
+   */
   private readPort(p: Port): void {
+    if (
+      this.useWorker &&
+      this.fast === undefined &&
+      !this.workerFailed &&
+      DpWorker.canAdopt(p.netdev)
+    )
+      this.startWorker();
     p.offloaded = this.fast?.adoptPort(p.port, p.netdev) ?? false;
     if (!p.offloaded) p.netdev.onReadable(() => this.schedulePoll());
   }
@@ -574,13 +586,25 @@ export class DpifNetdev implements Dpif {
           }
           log.warn({ ports }, 'datapath worker returned ports; reading them on the main thread');
         },
+        workerReady: () => {
+          if (!this.running) return;
+          for (const p of this.portList) {
+            if (p.offloaded || !DpWorker.canAdopt(p.netdev)) continue;
+            p.netdev.onReadable(undefined);
+            this.readPort(p);
+          }
+        },
       },
       {
         emcEntries: this.emc === undefined ? 0 : 8192,
         emcInsertInvProb: this.cfg.emcInsertInvProb,
       },
     );
-    if (w === undefined) return;
+    if (w === undefined) {
+      // No addon or no threads here: do not try again for every port.
+      this.workerFailed = true;
+      return;
+    }
     this.fast = w;
     for (const f of this.flowSet) w.flowPut(f);
   }
@@ -603,7 +627,7 @@ export class DpifNetdev implements Dpif {
     this.useWorker = on;
     if (!this.running) return;
     if (on) {
-      this.startWorker();
+      this.workerFailed = false;
       for (const p of this.portList) {
         p.netdev.onReadable(undefined);
         this.readPort(p);

@@ -31,8 +31,9 @@ export interface PacketSocketOptions {
   /**
    * Adopt this already bound AF_PACKET descriptor (opened by another PacketSocket, e.g. on the
    * main thread) instead of opening one: no socket, bind or option changes; `close()` never
-   * closes it and `setupRing` is refused. The other options are ignored. The owner must keep
-   * the descriptor open while the adopting socket uses it.
+   * closes it, and `setupRing` maps the owner's ring rather than creating one. The other
+   * options are ignored. The owner must keep the descriptor open while the adopting socket
+   * uses it.
    */
   adoptFd?: number;
 }
@@ -104,6 +105,15 @@ export interface PacketSocket {
    */
   setupRing(frameSize: number, frameCount: number): ArrayBuffer;
   /**
+   * Gives the frames handed out by the last {@link ringRecv} back to the kernel and makes the
+   * next ringRecv find the oldest ready frame by itself rather than trust its read position:
+   * for an owner taking the ring back from another reader (a worker thread). On an adopted
+   * descriptor, {@link setupRing} maps the owner's ring (same geometry) and starts this way.
+   */
+  ringResync(): void;
+  /** Gives the frames handed out by the last {@link ringRecv} back to the kernel now. */
+  ringRelease(): void;
+  /**
    * Hands up to `max` ready ring frames to JS as offsets into the ring, lengths and metadata
    * (as {@link recv}). Gives the previous call's frames back to the kernel first, so a frame
    * is valid until the next ringRecv or close. Returns the count (0 when none is ready).
@@ -150,8 +160,9 @@ export interface TapDevice {
   read(buf: Uint8Array, slotSize: number, max: number, offs: Int32Array, lens: Int32Array): number;
   /**
    * Writes `count` frames (frame i is `bufs[offs[i], offs[i]+lens[i])` or `bufs[i][…]`); stops
-   * when the device cannot take more now. Frames the kernel refuses (device down) are dropped.
-   * Returns the number consumed.
+   * at the first frame the device cannot take (EAGAIN: queue full; EIO: the interface is down)
+   * and returns how many came before it; a frame the driver rejects otherwise is skipped and
+   * counted as consumed.
    */
   write(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count: number): number;
   /** Calls `cb` from the event loop while the device is readable (level triggered). */
@@ -208,7 +219,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

@@ -28,8 +28,8 @@
  * - `promisc`: `false` to not join promiscuous membership (default true);
  * - `qdisc_bypass`: `true` for PACKET_QDISC_BYPASS (default false);
  * - `csum`: `complete` (default) or `pass`, see above;
- * - `rx_ring`: frames of a TPACKET_V2 receive ring mapped into JS (default 0: recvmmsg into a
- *   JS buffer). The ring saves the receive copy into user space (the reference measured
+ * - `rx_ring`: frames of a TPACKET_V2 receive ring mapped into JS (default `TSVS_RX_RING`, else
+ *   0: recvmmsg into a JS buffer). The ring saves the receive copy into user space (the reference measured
  *   ~1.5 against ~2.3 µs per relayed frame); its frame size is fixed at open from the MTU, so
  *   frames longer than that MTU allows are dropped and counted until the netdev is reopened.
  */
@@ -61,10 +61,23 @@ export interface AfPacketOptions {
   rxRing?: number;
   /**
    * Do I/O on this descriptor, opened by another AfPacketNetdev (the datapath worker thread
-   * adopts the main thread's sockets): nothing is opened, bound or configured, close() leaves
-   * the descriptor open, and no ring can be used. Not an Interface option.
+   * adopts the main thread's sockets): nothing is opened, bound or configured, and close()
+   * leaves the descriptor open. Not an Interface option.
    */
   adoptFd?: number;
+  /**
+   * With {@link adoptFd}: the owner receives through a ring of this geometry, which this
+   * netdev maps and reads in its place (see {@link AfPacketNetdev.workerConfig}).
+   */
+  adoptRing?: RingGeometry;
+}
+
+/** The geometry of a TPACKET_V2 rx ring, as given to `setupRing`. */
+export interface RingGeometry {
+  /** Bytes per frame. */
+  readonly frameSize: number;
+  /** Frames asked for. */
+  readonly frameCount: number;
 }
 
 /**
@@ -78,6 +91,8 @@ export interface AfPacketWorkerConfig {
   readonly fd: number;
   /** Receive slots per batch. */
   readonly rxBatch: number;
+  /** The ring the owner receives through, to map and read instead (absent: recvmmsg). */
+  readonly ring?: RingGeometry;
   /** Whether offloaded L4 checksums are completed on receive. */
   readonly completeChecksums: boolean;
 }
@@ -183,6 +198,7 @@ export class AfPacketNetdev implements Netdev {
   private readonly completeCsum: boolean;
   private readonly metaDrop: number;
   private readonly ring: Uint8Array | undefined;
+  private ringGeom: RingGeometry | undefined;
   /** Scratch receive slot for {@link AfPacketNetdev.consumeSocketError}. */
   private readonly errBuf = new Uint8Array(ERR_SLOT);
   private readonly readiness: ReadinessArm;
@@ -208,8 +224,10 @@ export class AfPacketNetdev implements Netdev {
     if (opts.netns !== undefined && opts.netns !== '') so.netns = netnsPath(opts.netns);
     if (opts.adoptFd !== undefined) {
       if (opts.rxRing !== undefined && opts.rxRing > 0)
-        throw new RangeError(`afpacket ${name}: an adopted descriptor cannot use a ring`);
+        throw new RangeError(`afpacket ${name}: an adopted descriptor uses its owner's ring`);
       so.adoptFd = opts.adoptFd;
+    } else if (opts.adoptRing !== undefined) {
+      throw new RangeError(`afpacket ${name}: adoptRing needs adoptFd`);
     }
     this.sock = new this.native.PacketSocket(name, so);
     // recvmmsg consumes a pending socket error; ringRecv never touches the socket, so with a
@@ -229,9 +247,13 @@ export class AfPacketNetdev implements Netdev {
     const mtu = this.sock.getMtu();
     this.slotSize = slotSizeFor(mtu);
     const ringFrames = opts.rxRing ?? 0;
-    if (ringFrames > 0) {
+    const geom: RingGeometry | undefined =
+      opts.adoptRing ??
+      (ringFrames > 0 ? { frameSize: ringFrameSizeFor(mtu), frameCount: ringFrames } : undefined);
+    if (geom !== undefined) {
       try {
-        this.ring = new Uint8Array(this.sock.setupRing(ringFrameSizeFor(mtu), ringFrames));
+        this.ring = new Uint8Array(this.sock.setupRing(geom.frameSize, geom.frameCount));
+        this.ringGeom = geom;
       } catch (e) {
         this.sock.close();
         throw e;
@@ -355,17 +377,31 @@ export class AfPacketNetdev implements Netdev {
   }
 
   /**
-   * What a datapath worker needs to take this socket's receive over, or undefined when it
-   * cannot (closed, or receiving through a ring, which stays with this thread).
+   * What a datapath worker needs to take this socket's receive over, or undefined when closed.
+   * The caller must stop reading this netdev first: with a ring, the frames this netdev handed
+   * out last go back to the kernel here, and the worker maps the same ring and finds the read
+   * position itself. When the worker gives the port back, call {@link resumeReceive}.
    */
   workerConfig(): AfPacketWorkerConfig | undefined {
-    if (this.closed || this.ring !== undefined) return undefined;
-    return {
+    if (this.closed) return undefined;
+    const base = {
       name: this.name,
       fd: this.sock.fd,
       rxBatch: this.slots,
       completeChecksums: this.completeCsum,
     };
+    if (this.ringGeom === undefined) return base;
+    this.sock.ringRelease();
+    return { ...base, ring: this.ringGeom };
+  }
+
+  /**
+   * Takes receive back after another reader of this socket (a worker thread) stopped: with a
+   * ring, the read position is looked for again, since the other reader moved it on.
+   */
+  resumeReceive(): void {
+    if (this.closed || this.ring === undefined) return;
+    this.sock.ringResync();
   }
 
   private pullKernelDrops(): void {
@@ -452,9 +488,12 @@ export class AfPacketNetdev implements Netdev {
 
   /**
    * Clears a pending socket error with one non-blocking recv (ring mode, where nothing else
-   * reads the socket); counted in rxErrors as recvBatch counts it without a ring.
+   * reads the socket); counted in rxErrors as recvBatch counts it without a ring. Called on
+   * readiness by this netdev itself, and by a worker thread reading an adopted ring socket
+   * whose poll reports readiness with no frame ready.
    */
-  private consumeSocketError(): void {
+  consumeSocketError(): void {
+    if (this.closed) return;
     try {
       this.sock.recv(this.errBuf, ERR_SLOT, RX_HEADROOM, 1, this.tmpOffs, this.tmpLens, this.meta);
     } catch {
@@ -552,6 +591,16 @@ export function parseAfPacketOptions(o: Readonly<Record<string, string>>): AfPac
   return r;
 }
 
+/**
+ * The rx ring frames of an interface whose options do not say (`rx_ring`): the
+ * `TSVS_RX_RING` environment variable, else 0 (recvmmsg).
+ */
+export function defaultRxRing(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.TSVS_RX_RING;
+  if (v === undefined || v === '') return 0;
+  return parseInt32(v, 'TSVS_RX_RING') ?? 0;
+}
+
 const openNetdevs = new Map<string, AfPacketNetdev>();
 
 function makeClass(type: string): NetdevClass {
@@ -559,6 +608,10 @@ function makeClass(type: string): NetdevClass {
     type,
     open(name: string, options: Readonly<Record<string, string>> = {}): Netdev {
       const opts = parseAfPacketOptions(options);
+      if (opts.rxRing === undefined) {
+        const d = defaultRxRing();
+        if (d > 0) opts.rxRing = d;
+      }
       const key = `${opts.netns ?? ''}\0${name}`;
       if (openNetdevs.has(key)) throw new Error(`netdev ${name} is already open`);
       const n = new AfPacketNetdev(name, opts, type);

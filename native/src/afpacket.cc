@@ -81,6 +81,8 @@ public:
             InstanceMethod<&PacketSocket::Statistics>("statistics"),
             InstanceMethod<&PacketSocket::SetupRing>("setupRing"),
             InstanceMethod<&PacketSocket::RingRecv>("ringRecv"),
+            InstanceMethod<&PacketSocket::RingResync>("ringResync"),
+            InstanceMethod<&PacketSocket::RingRelease>("ringRelease"),
             InstanceMethod<&PacketSocket::Close>("close"),
         });
   }
@@ -583,11 +585,14 @@ private:
   // ArrayBuffer. After this, frames are read with ringRecv (recv would see nothing). The
   // mapping outlives close(): it is unmapped when the ArrayBuffer is collected, and close()
   // detaches the ArrayBuffer so JS cannot read freed frames.
+  //
+  // On an adopted descriptor the ring must already exist (set up by the owner with the same
+  // frameSize and frameCount): it is only mapped again here, and the reader finds its place
+  // in the ring by itself (see Resync).
   Napi::Value SetupRing(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Check(env);
     if (ring_ != nullptr) throw Napi::Error::New(env, "setupRing: the ring is already set up");
-    if (adopted_) throw Napi::Error::New(env, "setupRing: not on an adopted descriptor");
     int64_t fsz = info[0].As<Napi::Number>().Int64Value();
     int64_t fcount = info[1].As<Napi::Number>().Int64Value();
     const long page = sysconf(_SC_PAGESIZE);
@@ -599,16 +604,18 @@ private:
     int64_t bsz = ((std::max<int64_t>(fsz, 65536) + page - 1) / page) * page;
     int64_t perBlock = bsz / fsz;
     int64_t blocks = (fcount + perBlock - 1) / perBlock;
-    int v = TPACKET_V2;
-    if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
-      throw ErrnoError(env, errno, "setsockopt", "PACKET_VERSION");
-    struct tpacket_req req;
-    req.tp_block_size = static_cast<unsigned>(bsz);
-    req.tp_block_nr = static_cast<unsigned>(blocks);
-    req.tp_frame_size = static_cast<unsigned>(fsz);
-    req.tp_frame_nr = static_cast<unsigned>(blocks * perBlock);
-    if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0)
-      throw ErrnoError(env, errno, "setsockopt", "PACKET_RX_RING");
+    if (!adopted_) {
+      int v = TPACKET_V2;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_VERSION");
+      struct tpacket_req req;
+      req.tp_block_size = static_cast<unsigned>(bsz);
+      req.tp_block_nr = static_cast<unsigned>(blocks);
+      req.tp_frame_size = static_cast<unsigned>(fsz);
+      req.tp_frame_nr = static_cast<unsigned>(blocks * perBlock);
+      if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_RX_RING");
+    }
     size_t len = static_cast<size_t>(bsz) * blocks;
     void *m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (m == MAP_FAILED) throw ErrnoError(env, errno, "mmap", "PACKET_RX_RING");
@@ -620,6 +627,7 @@ private:
     frameNr_ = static_cast<size_t>(blocks * perBlock);
     head_ = 0;
     held_ = 0;
+    resync_ = adopted_;
     // The mapping is shared by this object and the ArrayBuffer: close() unmaps it after
     // detaching the ArrayBuffer; otherwise (the object collected without close) the
     // ArrayBuffer's finalizer does. Whoever comes second frees the record.
@@ -655,6 +663,7 @@ private:
     int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
     int32_t *meta = ArrayArg<int32_t>(info, 3, napi_int32_array, &metaLen, "meta");
     ReleaseHeld();
+    if (resync_ && !Resync()) return Napi::Number::New(env, 0);
     if (max > static_cast<int64_t>(offsLen)) max = offsLen;
     if (max > static_cast<int64_t>(lensLen)) max = lensLen;
     if (max > static_cast<int64_t>(metaLen)) max = metaLen;
@@ -697,6 +706,53 @@ private:
     return Napi::Number::New(env, n);
   }
 
+  // ringResync(): gives the frames handed out last back to the kernel and makes the next
+  // ringRecv look for the oldest ready frame instead of trusting the read position: for a
+  // reader taking the ring back from another one (a worker thread) that moved it on.
+  Napi::Value RingResync(const Napi::CallbackInfo &info) {
+    if (ring_ != nullptr) {
+      ReleaseHeld();
+      resync_ = true;
+    }
+    return info.Env().Undefined();
+  }
+
+  // ringRelease(): gives the frames handed out last back to the kernel now, for a reader about
+  // to hand the ring to another one.
+  Napi::Value RingRelease(const Napi::CallbackInfo &info) {
+    if (ring_ != nullptr) ReleaseHeld();
+    return info.Env().Undefined();
+  }
+
+  // Finds the read position after another reader used the ring: the kernel fills frames in
+  // order, so the oldest ready frame is a ready one whose predecessor the kernel owns. With no
+  // ready frame the position is unknown and the search is repeated on the next call; with every
+  // frame ready (a full ring) any position is right but for the order of one lap. True when
+  // the position is known.
+  bool Resync() {
+    size_t n = frameNr_;
+    auto ready = [this](size_t i) {
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(RingFrame(i));
+      return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+    };
+    bool prev = ready(n - 1);
+    bool any = prev;
+    for (size_t i = 0; i < n; i++) {
+      bool cur = ready(i);
+      if (cur && !prev) {
+        head_ = i;
+        resync_ = false;
+        return true;
+      }
+      any = any || cur;
+      prev = cur;
+    }
+    if (!any) return false;
+    head_ = 0;
+    resync_ = false;
+    return true;
+  }
+
   void ReleaseHeld() {
     for (size_t i = 0; i < held_; i++) {
       auto *h = reinterpret_cast<struct tpacket2_hdr *>(RingFrame((head_ + i) % frameNr_));
@@ -707,6 +763,9 @@ private:
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
+    // Frames handed out last go back to the kernel: another reader of the ring (the owner,
+    // when this is an adopted descriptor) must not find them still marked ready.
+    if (ring_ != nullptr) ReleaseHeld();
     if (!ringRef_.IsEmpty()) {
       // JS may still hold views of the ring: detach it so they read nothing, then unmap now.
       // Unmapping here matters: while mapped, the socket outlives close(fd), and libuv may
@@ -752,6 +811,7 @@ private:
   uint8_t *ring_ = nullptr; // owned by the ArrayBuffer in ringRef_ (unmapped by its finalizer)
   size_t ringLen_ = 0, frameSize_ = 0, blockSize_ = 0, perBlock_ = 0, frameNr_ = 0;
   size_t head_ = 0, held_ = 0;
+  bool resync_ = false; // the read position must be found again (see Resync)
   Napi::Reference<Napi::ArrayBuffer> ringRef_;
   struct Mapping {
     void *addr;
@@ -831,7 +891,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 3));
+  exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The datapath worker thread (datapath/dp-worker.ts, `TSVS_DATAPATH_WORKER=1`): a tsvs daemon
+ * The datapath worker thread (datapath/dp-worker.ts, on by default): a tsvs daemon
  * in its own namespace with the worker on, two hosts joined by veths (tests/system/datapath-lab.ts):
  *
  * - rules each way (fail_mode secure): ping and iperf3 pass, the megaflows show in
@@ -16,7 +16,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
 import { DpifNetdev } from '../../datapath/dpif-netdev.js';
 import { loadNative } from '../../datapath/native.js';
@@ -229,11 +229,19 @@ function udpFrame(seq: number): Uint8Array {
   // IPv4 header: 10.0.0.1 -> 10.0.0.2, UDP (checksums left 0: nobody checks them here).
   f.set([0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
   f.set([0x3e, 0x80, 0x3e, 0x81, 0, 26, 0, 0], 34);
-  f[42] = seq & 0xff;
+  f[42] = (seq >> 8) & 0xff;
+  f[43] = seq & 0xff;
   return f;
 }
 
-t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob', async (t) => {
+for (const ring of [0, 256]) {
+  t.test(
+    `DpifNetdev with a worker (${ring > 0 ? `rx ring of ${ring} frames` : 'recvmmsg'}): ownership, del-port, fallback, the on/off knob`,
+    (t) => workerCase(t, ring),
+  );
+}
+
+async function workerCase(t: Test, ring: number): Promise<void> {
   if (!requirePeer(t, 'ip')) return;
   try {
     loadNative();
@@ -242,7 +250,7 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
     else t.plan(0, 'skip: native addon not built (npm run build:native)');
     return;
   }
-  const ns = `h5w${process.pid % 10000}`;
+  const ns = `h5w${ring > 0 ? 'r' : ''}${process.pid % 10000}`;
   const ip = (...a: string[]): Promise<{ code: number | null; stderr: string }> =>
     runTool('ip', a, { timeoutMs: 20_000 });
   await ip('netns', 'del', ns);
@@ -268,8 +276,9 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
   }
   const opts = { netns: ns };
   // The datapath's ports (h5a1 in, h5b1 out) and the test's ends (h5a0 sends, h5b0 receives).
-  const pa = new AfPacketNetdev('h5a1', opts);
-  const pb = new AfPacketNetdev('h5b1', opts);
+  const pa = new AfPacketNetdev('h5a1', { ...opts, rxRing: ring });
+  const pb = new AfPacketNetdev('h5b1', { ...opts, rxRing: ring });
+  t.equal(pa.usesRing, ring > 0, ring > 0 ? 'the ports receive through a ring' : 'recvmmsg');
   const src = new AfPacketNetdev('h5a0', opts);
   const dst = new AfPacketNetdev('h5b0', opts);
   const dp = new DpifNetdev({ worker: true });
@@ -291,11 +300,22 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
   dp.start();
   const w = dp.worker;
   t.ok(w?.alive, 'a worker thread runs');
-  t.same(w?.ownedPorts().sort(), [1, 2], 'it owns both AF_PACKET ports');
+  // The main thread reads the ports until the worker's loop runs, then hands them over.
+  const owned = async (x: typeof w): Promise<number[]> => {
+    for (let i = 0; i < 500 && (x?.ownedPorts().length ?? 0) < 2; i++) await sleep(20);
+    return x?.ownedPorts().sort() ?? [];
+  };
+  t.same(await owned(w), [1, 2], 'it owns both AF_PACKET ports');
 
   const rx = newFrameBatch(32);
-  /** Sends `n` frames into port 1 and counts those that reach h5b0 within a few seconds. */
+  /** Frames that reached h5b0 more than once (a ring read twice after a hand-over would). */
+  let duplicates = 0;
+  /**
+   * Sends `n` frames into port 1 and counts the distinct ones that reach h5b0 within a few
+   * seconds (duplicates are counted in `duplicates`).
+   */
   const blast = async (n: number, first: number): Promise<number> => {
+    const seen = new Set<number>();
     const b = newFrameBatch(1);
     for (let i = 0; i < n; i++) {
       b.bufs[0] = udpFrame(first + i);
@@ -309,8 +329,17 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
     const deadline = Date.now() + 10_000;
     while (got < n && Date.now() < deadline) {
       const k = dst.recvBatch(rx, 32);
-      for (let i = 0; i < k; i++)
-        if (rx.lens[i]! >= 60 && rx.bufs[i]![rx.offs[i]! + 23] === 17) got++;
+      for (let i = 0; i < k; i++) {
+        const b = rx.bufs[i]!;
+        const o = rx.offs[i]!;
+        if (rx.lens[i]! < 60 || b[o + 23] !== 17) continue;
+        const seq = (b[o + 42]! << 8) | b[o + 43]!;
+        if (seen.has(seq)) duplicates++;
+        else {
+          seen.add(seq);
+          got++;
+        }
+      }
       if (k === 0) await sleep(10);
     }
     return got;
@@ -354,7 +383,7 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
   dp.setWorkerEnabled(true);
   const w2 = dp.worker;
   t.ok(w2 !== undefined && w2 !== w && w2.alive, 'a new worker runs');
-  t.same(w2?.ownedPorts().sort(), [1, 2], 'it owns both ports');
+  t.same(await owned(w2), [1, 2], 'it owns both ports');
   const got3 = await blast(200, 3000);
   t.ok(got3 >= 190, `frames pass through the new worker (${got3}/200)`);
   const f3 = dp.flows().find((x) => x.key[W.IN_PORT] === 1);
@@ -362,4 +391,5 @@ t.test('DpifNetdev with a worker: ownership, del-port, fallback, the on/off knob
     f3 !== undefined && f3.packets >= got1 + got3 - 2,
     `the flow kept counting (${f3?.packets})`,
   );
-});
+  t.equal(duplicates, 0, 'no frame was delivered twice across the hand-overs');
+}

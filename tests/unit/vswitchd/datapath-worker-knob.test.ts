@@ -39,7 +39,14 @@ t.test('other_config:datapath-worker', async (t) => {
     t.equal(r.status, 'done');
     await rec.idle();
   };
-  t.equal(dpif.workerEnabled, false, 'default off');
+  const plain = new DpifNetdev({ clock });
+  t.equal(
+    plain.workerEnabled,
+    process.env.TSVS_DATAPATH_WORKER !== '0',
+    'a datapath runs the worker by default (TSVS_DATAPATH_WORKER=0 turns that off)',
+  );
+  plain.close();
+  t.equal(dpif.workerEnabled, false, 'off as constructed');
   await set({ 'datapath-worker': 'true' });
   t.equal(dpif.workerEnabled, true, 'true turns it on');
   await set({ 'datapath-worker': 'false' });
