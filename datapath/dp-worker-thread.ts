@@ -337,12 +337,12 @@ function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
   if (old !== undefined) dropPort(old);
   let netdev: AfPacketNetdev;
   try {
-    netdev = new AfPacketNetdev(
-      name,
-      m.ring === undefined
-        ? { adoptFd: m.fd, rxBatch: m.rxBatch, completeChecksums: m.csum }
-        : { adoptFd: m.fd, rxBatch: m.rxBatch, completeChecksums: m.csum, adoptRing: m.ring },
-    );
+    netdev = new AfPacketNetdev(name, {
+      adoptFd: m.fd,
+      rxBatch: m.rxBatch,
+      completeChecksums: m.csum,
+      ...(m.ring === undefined ? {} : { adoptRing: m.ring }),
+    });
   } catch (e) {
     logMain('error', `cannot adopt ${name}: ${(e as Error).message}`, portNo);
     send({ t: 'port-refused', port: portNo });

@@ -361,25 +361,15 @@ export class DpWorker {
     const cfg = netdev.workerConfig();
     if (cfg === undefined || cfg.fd < 0) return false;
     this.ports.set(port, netdev);
-    const m: ToWorker =
-      cfg.ring === undefined
-        ? {
-            t: 'port-add',
-            port,
-            name: cfg.name,
-            fd: cfg.fd,
-            rxBatch: cfg.rxBatch,
-            csum: cfg.completeChecksums,
-          }
-        : {
-            t: 'port-add',
-            port,
-            name: cfg.name,
-            fd: cfg.fd,
-            rxBatch: cfg.rxBatch,
-            csum: cfg.completeChecksums,
-            ring: cfg.ring,
-          };
+    const m: ToWorker = {
+      t: 'port-add',
+      port,
+      name: cfg.name,
+      fd: cfg.fd,
+      rxBatch: cfg.rxBatch,
+      csum: cfg.completeChecksums,
+      ...(cfg.ring === undefined ? {} : { ring: cfg.ring }),
+    };
     this.post(m);
     return true;
   }
