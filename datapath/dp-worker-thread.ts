@@ -20,8 +20,10 @@ import type { DpAction } from './actions.js';
 import type { FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
 import {
   FLOW_STAT_WORDS,
+  MAX_HANDBACK_BACKLOG,
   PORT_STAT_FIELDS,
   PORT_STAT_WORDS,
+  PUT_WORDS,
   STATS_INTERVAL_MS,
 } from './dp-worker.js';
 import { DpFlow, Dpcls, Emc, emcHash } from './dpcls.js';
@@ -82,6 +84,9 @@ let nEmcHits = 0;
 let nMfHits = 0;
 let nRxInvalid = 0;
 let nHandedBack = 0;
+let nLost = 0;
+/** Bytes of frames handed back in all (wrapping like the main thread's count in `ack` word 1). */
+let handedTotal = 0;
 
 // Frames handed back from the current batch: copied into `missBuf`, sent at the batch's end.
 let missBuf = new Uint8Array(64 * 1024);
@@ -198,6 +203,7 @@ function handBack(buf: Uint8Array, off: number, len: number): void {
 
 function sendMisses(portNo: number): void {
   if (missCount === 0) return;
+  handedTotal = (handedTotal + missUsed) | 0;
   const ab = missBuf.buffer.slice(0, missUsed);
   send(
     {
@@ -242,6 +248,11 @@ function processBatch(port: WPort, b: FrameBatch): void {
     }
     if (flow === undefined || !flow.ok) {
       pool.release(p);
+      // The main thread is MAX_HANDBACK_BACKLOG bytes behind: drop, as a full upcall queue.
+      if (((handedTotal + missUsed + len - Atomics.load(ack, 1)) | 0) > MAX_HANDBACK_BACKLOG) {
+        nLost++;
+        continue;
+      }
       handBack(buf, off, len);
       continue;
     }
@@ -303,11 +314,17 @@ function removeFlow(f: WFlow): void {
   flows.delete(f.id);
 }
 
+/**
+ * Installs or updates flow `id`. `owned`: `key` and `mask` are this thread's to keep, and
+ * `masked` is storage for the masked key (views into one `puts` buffer); otherwise they are
+ * copied.
+ */
 function putFlow(
   id: number,
   key: Uint32Array,
   mask: Uint32Array,
   actions: readonly DpAction[],
+  masked?: Uint32Array,
 ): void {
   const old = flows.get(id);
   if (old !== undefined) {
@@ -317,11 +334,15 @@ function putFlow(
     old.ok = runnable(actions);
     return;
   }
-  const k = new Uint32Array(FLOW_KEY_WORDS);
-  k.set(key);
-  const m = new Uint32Array(FLOW_KEY_WORDS);
-  m.set(mask);
-  const f = new WFlow(id, k, m, actions, now);
+  let k = key;
+  let m = mask;
+  if (masked === undefined) {
+    k = new Uint32Array(FLOW_KEY_WORDS);
+    k.set(key);
+    m = new Uint32Array(FLOW_KEY_WORDS);
+    m.set(mask);
+  }
+  const f = new WFlow(id, k, m, actions, now, masked);
   f.lastMod = lastModifying(actions);
   f.ok = runnable(actions);
   const clash = dpcls.findExact(f.key, f.mask);
@@ -420,7 +441,11 @@ function handle(m: ToWorker): void {
       acknowledge(m.seq);
       return;
     case 'batch':
+      // Flattened by drainControl; handled here only if nested.
       for (const x of m.msgs) handle(x);
+      return;
+    case 'puts':
+      for (let i = 0; i < m.ids.length; i++) putOne(m, i);
       return;
     default: {
       const never: never = m;
@@ -429,12 +454,59 @@ function handle(m: ToWorker): void {
   }
 }
 
-function drainControl(): void {
+function putOne(m: Extract<ToWorker, { t: 'puts' }>, i: number): void {
+  const b = i * PUT_WORDS;
+  putFlow(
+    m.ids[i]!,
+    m.km.subarray(b, b + FLOW_KEY_WORDS),
+    m.km.subarray(b + FLOW_KEY_WORDS, b + 2 * FLOW_KEY_WORDS),
+    m.actions[i]!,
+    m.km.subarray(b + 2 * FLOW_KEY_WORDS, b + PUT_WORDS),
+  );
+}
+
+/** Control messages received and not yet handled, in order (batches flattened). */
+const ctlQueue: ToWorker[] = [];
+let ctlHead = 0;
+/** Next flow of the `puts` message at the head of {@link ctlQueue}. */
+let putsCursor = 0;
+/** Most time one loop round spends on control messages before receiving again, in ms. */
+const CONTROL_SLICE_MS = 2;
+
+/**
+ * Receives every waiting control message, then handles them for at most
+ * {@link CONTROL_SLICE_MS} (a burst of thousands of flow installs must not keep the ports
+ * unread for hundreds of ms). True when some are left for the next round.
+ */
+function drainControl(): boolean {
   for (;;) {
     const r = receiveMessageOnPort(control);
-    if (r === undefined) return;
-    handle(r.message as ToWorker);
+    if (r === undefined) break;
+    const m = r.message as ToWorker;
+    if (m.t === 'batch') for (const x of m.msgs) ctlQueue.push(x);
+    else ctlQueue.push(m);
   }
+  const end = performance.now() + CONTROL_SLICE_MS;
+  while (ctlHead < ctlQueue.length) {
+    const m = ctlQueue[ctlHead]!;
+    if (m.t === 'puts') {
+      const n = m.ids.length;
+      while (putsCursor < n) {
+        putOne(m, putsCursor++);
+        if ((putsCursor & 63) === 0 && performance.now() >= end) break;
+      }
+      if (putsCursor < n) return true;
+      putsCursor = 0;
+    } else {
+      handle(m);
+    }
+    ctlHead++;
+    if (!running) break;
+    if (performance.now() >= end && ctlHead < ctlQueue.length) return true;
+  }
+  ctlQueue.length = 0;
+  ctlHead = 0;
+  return false;
 }
 
 // ---- Statistics ----
@@ -469,7 +541,7 @@ function reportStats(force: boolean): void {
   if (
     nf === 0 &&
     portStats.length === 0 &&
-    nEmcHits + nMfHits + nRxInvalid + nHandedBack === 0 &&
+    nEmcHits + nMfHits + nRxInvalid + nHandedBack + nLost === 0 &&
     !force
   )
     return;
@@ -511,12 +583,13 @@ function reportStats(force: boolean): void {
       megaflowHits: nMfHits,
       rxInvalid: nRxInvalid,
       handedBack: nHandedBack,
+      lost: nLost,
       counters: cs,
       counterDeltas,
     },
     [flowsOut.buffer, ps.buffer, counterDeltas.buffer],
   );
-  nEmcHits = nMfHits = nRxInvalid = nHandedBack = 0;
+  nEmcHits = nMfHits = nRxInvalid = nHandedBack = nLost = 0;
 }
 
 // ---- The loop ----
@@ -527,13 +600,15 @@ const ready = new Uint8Array(MAX_FDS);
 let polled: WPort[] = [];
 
 function loop(): void {
+  // Control messages left over from the previous round: poll without waiting.
+  let more = false;
   while (running) {
     polled = portList.length < MAX_FDS ? portList : portList.slice(0, MAX_FDS - 1);
     fds[0] = init.wakeFd;
     for (let i = 0; i < polled.length; i++) fds[i + 1] = polled[i]!.netdev.fd;
-    const n = native.waitReadable(fds, polled.length + 1, STATS_INTERVAL_MS, ready);
+    const n = native.waitReadable(fds, polled.length + 1, more ? 0 : STATS_INTERVAL_MS, ready);
     if (n > 0 && ready[0] !== 0) native.wakeFdDrain(init.wakeFd);
-    drainControl();
+    more = drainControl();
     if (!running) break;
     if (n > 0) {
       for (let i = 0; i < polled.length; i++) {

@@ -29,7 +29,7 @@ import {
 } from 'node:worker_threads';
 import { counter } from '../lib/counters.js';
 import { getLogger } from '../lib/log.js';
-import type { FlowKey } from '../lib/packet/flow-key.js';
+import { FLOW_KEY_WORDS, type FlowKey } from '../lib/packet/flow-key.js';
 import type { DpAction } from './actions.js';
 import type { DpFlow } from './dpcls.js';
 import type { NativeAddon } from './native.js';
@@ -45,6 +45,16 @@ export const STATS_INTERVAL_MS = 100;
 export const MAX_WORKER_PORTS = 1000;
 /** How long a synchronous request waits for the worker before giving up, in ms. */
 export const SYNC_TIMEOUT_MS = 2000;
+/**
+ * Most bytes of frames handed back to the main thread and not yet run there: as much as the
+ * socket receive buffer an AF_PACKET port gets (4 MiB), so the worker holds no more for the
+ * main thread than the kernel would. Past it the worker drops misses and counts them as lost
+ * (dpctl/show `lost:`), as OVS counts upcalls it cannot queue; without a bound, a flood of new
+ * flows would only grow the queue (and the delay of every frame in it) while main falls behind.
+ */
+export const MAX_HANDBACK_BACKLOG = 4 << 20;
+/** Words per flow in a `puts` message: key, mask, and room for the masked key. */
+export const PUT_WORDS = 3 * FLOW_KEY_WORDS;
 /** Words per flow record in {@link WorkerStatsMsg.flows}. */
 export const FLOW_STAT_WORDS = 5;
 /** Words per port record in {@link WorkerStatsMsg.ports}: port, then 8 {@link NetdevStats} deltas. */
@@ -69,7 +79,11 @@ export interface WorkerInit {
   readonly events: MessagePort;
   /** The eventfd main signals after posting control messages. */
   readonly wakeFd: number;
-  /** Word 0: the sequence number of the last synchronous request the worker finished. */
+  /**
+   * Word 0: the sequence number of the last synchronous request the worker finished. Word 1:
+   * bytes of handed-back frames the main thread has run (wrapping; see
+   * {@link MAX_HANDBACK_BACKLOG}).
+   */
   readonly ack: SharedArrayBuffer;
   /** EMC entries (0: none). */
   readonly emcEntries: number;
@@ -103,6 +117,18 @@ export type ToWorker =
       readonly key: FlowKey;
       readonly mask: FlowKey;
       readonly actions: readonly DpAction[];
+    }
+  | {
+      /**
+       * Install or replace several flows (what {@link DpWorker} sends for a run of puts): flow i
+       * has id `ids[i]`, key `km[i * PUT_WORDS, + FLOW_KEY_WORDS)` and mask the next
+       * FLOW_KEY_WORDS words (the rest of its PUT_WORDS is storage for its masked key), actions
+       * `actions[i]`. One buffer for the whole run, not two typed arrays per flow.
+       */
+      readonly t: 'puts';
+      readonly ids: Float64Array<ArrayBuffer>;
+      readonly km: Uint32Array<ArrayBuffer>;
+      readonly actions: readonly (readonly DpAction[])[];
     }
   | {
       /** Remove the flow with this id. */
@@ -157,6 +183,8 @@ export interface WorkerStatsMsg {
   readonly megaflowHits: number;
   readonly rxInvalid: number;
   readonly handedBack: number;
+  /** Misses dropped because the main thread was {@link MAX_HANDBACK_BACKLOG} bytes behind. */
+  readonly lost: number;
   /**
    * Coverage counters (lib/counters.ts) bumped in the worker since its previous report, as
    * `[name, module, help]` with the increments in {@link WorkerStatsMsg.counterDeltas}.
@@ -192,8 +220,8 @@ export interface DpWorkerHost {
   inject(port: number, batch: FrameBatch): void;
   /** The datapath clock's current time in ms (what flow `used` times are on). */
   now(): number;
-  /** Adds worker lookup counters to the datapath's. */
-  addCounters(emcHits: number, megaflowHits: number, rxInvalid: number): void;
+  /** Adds worker lookup counters to the datapath's (`lost`: misses dropped, see above). */
+  addCounters(emcHits: number, megaflowHits: number, rxInvalid: number, lost: number): void;
   /**
    * The worker no longer reads these ports (it died, see {@link DpWorker.alive}, or could not
    * adopt them): the datapath must read them itself again.
@@ -212,6 +240,35 @@ export interface DpWorkerOptions {
   emcEntries?: number;
   /** EMC insertion inverse probability (default 1). */
   emcInsertInvProb?: number;
+}
+
+/** `msgs` with every run of two or more `put` messages replaced by one `puts` message. */
+export function packPuts(msgs: readonly ToWorker[]): ToWorker[] {
+  const out: ToWorker[] = [];
+  let i = 0;
+  while (i < msgs.length) {
+    let j = i;
+    while (j < msgs.length && msgs[j]!.t === 'put') j++;
+    if (j - i < 2) {
+      out.push(msgs[i]!);
+      i++;
+      continue;
+    }
+    const n = j - i;
+    const ids = new Float64Array(n);
+    const km = new Uint32Array(n * PUT_WORDS);
+    const actions: (readonly DpAction[])[] = new Array<readonly DpAction[]>(n);
+    for (let k = 0; k < n; k++) {
+      const m = msgs[i + k] as Extract<ToWorker, { t: 'put' }>;
+      ids[k] = m.id;
+      km.set(m.key.subarray(0, FLOW_KEY_WORDS), k * PUT_WORDS);
+      km.set(m.mask.subarray(0, FLOW_KEY_WORDS), k * PUT_WORDS + FLOW_KEY_WORDS);
+      actions[k] = m.actions;
+    }
+    out.push({ t: 'puts', ids, km, actions });
+    i = j;
+  }
+  return out;
 }
 
 function workerUrl(): URL {
@@ -244,7 +301,7 @@ export class DpWorker {
   ) {
     this.native = loadNative();
     this.wakeFd = this.native.wakeFdCreate();
-    const sab = new SharedArrayBuffer(4);
+    const sab = new SharedArrayBuffer(8);
     this.ack = new Int32Array(sab);
     const ctl = new MessageChannel();
     const ev = new MessageChannel();
@@ -317,14 +374,20 @@ export class DpWorker {
     if (this.pending.length === 1) setImmediate(this.flushPending);
   }
 
-  /** Posts what {@link post} queued, as one message, and wakes the worker. */
+  /**
+   * Posts what {@link post} queued, as one message (runs of puts packed into `puts` messages),
+   * and wakes the worker.
+   */
   private readonly flushPending = (): void => {
     const n = this.pending.length;
     if (n === 0 || this.dead) {
       this.pending.length = 0;
       return;
     }
-    this.control.postMessage(n === 1 ? this.pending[0]! : { t: 'batch', msgs: this.pending });
+    const msgs = packPuts(this.pending);
+    const transfer: ArrayBuffer[] = [];
+    for (const m of msgs) if (m.t === 'puts') transfer.push(m.ids.buffer, m.km.buffer);
+    this.control.postMessage(msgs.length === 1 ? msgs[0]! : { t: 'batch', msgs }, transfer);
     this.pending = [];
     if (!this.wakeClosed) this.native.wakeFdSignal(this.wakeFd);
   };
@@ -483,6 +546,8 @@ export class DpWorker {
     } catch (e) {
       log.warn({ port: m.port, err: (e as Error).message }, 'handed-back frames failed');
     }
+    // Word 1 counts the bytes run here, so the worker knows how far behind this thread is.
+    Atomics.add(this.ack, 1, m.buf.byteLength);
   }
 
   private onStats(m: WorkerStatsMsg): void {
@@ -505,7 +570,7 @@ export class DpWorker {
       PORT_STAT_FIELDS.forEach((k, j) => (d[k] = ps[i + 1 + j]!));
       nd.addStats(d);
     }
-    this.host.addCounters(m.emcHits, m.megaflowHits, m.rxInvalid);
+    this.host.addCounters(m.emcHits, m.megaflowHits, m.rxInvalid, m.lost);
     const cs = m.counters;
     for (let i = 0; i < cs.length; i++) {
       const [name, module, help] = cs[i]!;

@@ -571,10 +571,11 @@ export class DpifNetdev implements Dpif {
           if (this.portMap.has(port) && !this.closed) this.input(port, batch);
         },
         now: () => this.clock.now(),
-        addCounters: (emc, mf, invalid) => {
+        addCounters: (emc, mf, invalid, lost) => {
           this.nEmcHits += emc;
           this.nMfHits += mf;
           this.nRxInvalid += invalid;
+          this.nLost += lost;
         },
         portsReturned: (ports) => {
           if (this.fast?.alive === false) this.fast = undefined;
