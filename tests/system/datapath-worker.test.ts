@@ -393,3 +393,85 @@ async function workerCase(t: Test, ring: number): Promise<void> {
   );
   t.equal(duplicates, 0, 'no frame was delivered twice across the hand-overs');
 }
+
+t.test(
+  'the worker drops misses, counted as lost, once 4 MiB wait for a stalled main thread',
+  async (t) => {
+    if (!requirePeer(t, 'ip')) return;
+    try {
+      loadNative();
+    } catch (e) {
+      if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
+      else t.plan(0, 'skip: native addon not built (npm run build:native)');
+      return;
+    }
+    const ns = `h5wb${process.pid % 10000}`;
+    const ip = (...a: string[]): Promise<{ code: number | null; stderr: string }> =>
+      runTool('ip', a, { timeoutMs: 20_000 });
+    await ip('netns', 'del', ns);
+    t.teardown(async () => {
+      await ip('netns', 'del', ns);
+    });
+    for (const cmd of [
+      ['netns', 'add', ns],
+      ['-n', ns, 'link', 'add', 'h5c0', 'type', 'veth', 'peer', 'name', 'h5c1'],
+      ['-n', ns, 'link', 'set', 'h5c0', 'up'],
+      ['-n', ns, 'link', 'set', 'h5c1', 'up'],
+    ]) {
+      const r = await ip(...cmd);
+      if (r.code !== 0) {
+        t.fail(`ip ${cmd.join(' ')}: ${r.stderr}`);
+        return;
+      }
+    }
+    const port = new AfPacketNetdev('h5c1', { netns: ns, rcvbuf: 64 << 20 });
+    const dp = new DpifNetdev({ worker: true });
+    t.teardown(() => {
+      dp.close();
+      port.close();
+    });
+    let upcalls = 0;
+    // Exact megaflows that drop: every new 5-tuple is a miss.
+    dp.setUpcallHandler({
+      upcall: (reqs) =>
+        reqs.map(() => {
+          upcalls++;
+          return { actions: [], mask: new Uint32Array(FLOW_KEY_WORDS).fill(0xffffffff) };
+        }),
+    });
+    dp.addPort(port, 1);
+    dp.start();
+    for (let i = 0; i < 500 && (dp.worker?.ownedPorts().length ?? 0) < 1; i++) await sleep(20);
+    t.same(dp.worker?.ownedPorts(), [1], 'the worker owns the port');
+
+    // 200,000 frames of distinct UDP flows (12 MB) sent from another process while this thread
+    // is blocked: the worker may hand back at most 4 MiB of them.
+    const n = 200_000;
+    const script = [
+      'import socket,struct',
+      's=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)',
+      "s.bind(('h5c0',0))",
+      `for i in range(${n}):`,
+      " f=bytes.fromhex('02000000000b02000000000a0800')+bytes([0x45,0,0,46,0,0,0,0,64,17,0,0,10,0,(i>>16)&255,1,10,0,0,2])+struct.pack('!HHHH',i&0xffff,7,26,0)+bytes(18)",
+      ' s.send(f)',
+    ].join('\n');
+    const sender = runTool('ip', ['netns', 'exec', ns, '/usr/bin/python3', '-c', script], {
+      timeoutMs: 60_000,
+    });
+    // Block this thread (as a long GC or heap trim would) while the sender runs.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+    const sent = await sender;
+    t.equal(sent.code, 0, `the sender ran: ${String(sent.stderr)}`);
+    for (let i = 0; i < 100 && dp.stats().lost === 0; i++) await sleep(50);
+    const lost = dp.stats().lost;
+    await sleep(500);
+    dp.sync();
+    t.ok(lost > 0, `misses past the bound were dropped and counted as lost (${lost})`);
+    t.ok(upcalls < n, `not every frame reached the main thread (${upcalls} upcalls of ${n})`);
+    t.ok(
+      upcalls <= (4 << 20) / 60 + 2000,
+      `about 4 MiB of 60-byte frames reached the main thread (${upcalls} upcalls)`,
+    );
+    t.ok(upcalls > 1000, `the frames within the bound were run (${upcalls} upcalls)`);
+  },
+);

@@ -11,11 +11,12 @@ import { extractFlowKey } from '../../../lib/packet/extract.js';
 import { W, newFlowKey } from '../../../lib/packet/flow-key.js';
 import { parseFlow } from '../../../lib/packet/format.js';
 import { formatActions } from '../../../datapath/actions.js';
-import { OFPG, OFPP, OFPPS, OFP_NO_BUFFER } from '../../../openflow/constants.js';
+import { OFPP, OFPPS } from '../../../openflow/constants.js';
 import type { Ofconn } from '../../../ofproto/ofconn.js';
 import type { PortVlan } from '../../../ofproto/normal.js';
 import { Ofproto } from '../../../ofproto/ofproto.js';
 import { Xlate, datapathMask } from '../../../ofproto/xlate.js';
+import { addFlow } from '../../helpers/flow-mod.js';
 
 function bridge() {
   const clock = new FakeClock();
@@ -40,25 +41,7 @@ function bridge() {
   const x = new Xlate({ ofproto: sw, clock, failMode: 'secure' });
   sw.tables.handleMessage(
     {} as Ofconn,
-    {
-      type: 'FLOW_MOD',
-      xid: 0,
-      cookie: 0n,
-      cookieMask: 0n,
-      tableId: 0,
-      command: 0,
-      idleTimeout: 0,
-      hardTimeout: 0,
-      priority: 0,
-      bufferId: OFP_NO_BUFFER,
-      outPort: OFPP.ANY,
-      outGroup: OFPG.ANY,
-      flags: 0,
-      match: [],
-      instructions: [
-        { type: 'APPLY_ACTIONS', actions: [{ type: 'OUTPUT', port: OFPP.NORMAL, maxLen: 0 }] },
-      ],
-    },
+    addFlow(0, [], [{ type: 'OUTPUT', port: OFPP.NORMAL, maxLen: 0 }]),
     new Uint8Array(),
   );
   return x;

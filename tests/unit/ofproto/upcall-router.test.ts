@@ -14,13 +14,14 @@ import { DpifNetdev } from '../../../datapath/dpif-netdev.js';
 import { newFrameBatch } from '../../../datapath/netdev.js';
 import { dummyNetdevClass } from '../../../datapath/netdev-dummy.js';
 import type { Action } from '../../../openflow/actions.js';
-import { OFPG, OFPP, OFPPS, OFP_NO_BUFFER } from '../../../openflow/constants.js';
+import { OFPPS } from '../../../openflow/constants.js';
 import type { Match } from '../../../openflow/oxm.js';
 import type { Ofconn } from '../../../ofproto/ofconn.js';
 import { Ofproto } from '../../../ofproto/ofproto.js';
 import type { OfRule } from '../../../ofproto/pipeline.js';
 import { UpcallRouter } from '../../../ofproto/upcall.js';
 import { Xlate } from '../../../ofproto/xlate.js';
+import { addFlow } from '../../helpers/flow-mod.js';
 
 const conn = {} as Ofconn;
 let seq = 0;
@@ -66,27 +67,7 @@ function setup(t: Test, copyKeys = false) {
   router.bind(dp1, x);
   router.bind(dp2, x);
   const flow = (priority: number, match: Match, actions: Action[]): void => {
-    sw.tables.handleMessage(
-      conn,
-      {
-        type: 'FLOW_MOD',
-        xid: 0,
-        cookie: 0n,
-        cookieMask: 0n,
-        tableId: 0,
-        command: 0,
-        idleTimeout: 0,
-        hardTimeout: 0,
-        priority,
-        bufferId: OFP_NO_BUFFER,
-        outPort: OFPP.ANY,
-        outGroup: OFPG.ANY,
-        flags: 0,
-        match,
-        instructions: [{ type: 'APPLY_ACTIONS', actions }],
-      },
-      new Uint8Array(),
-    );
+    sw.tables.handleMessage(conn, addFlow(priority, match, actions), new Uint8Array());
   };
   const batch = newFrameBatch(32);
   /** Sends frames (flow strings) into datapath port `dp` as one batch. */
