@@ -9,6 +9,8 @@
  *    HELLO, ECHO, FEATURES, multipart (TABLE_FEATURES with tsvs's own table features, which
  *    ovs-ofctl asks for first) and BARRIER; flow-mods are ignored. The same file of N flows goes
  *    to it, to OVS 3.1 (bench/lib/ref-ovs.ts) and, with `--tsvs TARGET`, to a running tsvs.
+ *    Beside it, bench/lib/of-responder.c (built with `cc` into a temporary directory) answers
+ *    the same messages from a C loop blocking in read(2): the floor of any switch, C or not.
  * 2. Ping RTT through a relay (the peers harness's ceiling pair pf-h3 ⇄ pf-rl ⇄ pf-h4, from
  *    `topo.sh up`): the C pf-relay (recvmmsg/sendmmsg), a Node relay on the main thread
  *    (libuv poll → recv → send through our addon) and the same relay in a worker_thread blocking
@@ -24,6 +26,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { encodeMultipartReply } from '../openflow/messages.js';
 import { tableFeatures } from '../ofproto/pipeline.js';
 import { loadNative } from '../datapath/native.js';
@@ -149,6 +152,45 @@ function relaySource(worker: boolean): string {
        sa.startPoll(() => relay(sa, sb)); sb.startPoll(() => relay(sb, sa));`;
 }
 
+/** Where bench/lib/of-responder.c is, whether this runs from bench/ or from dist/bench/. */
+function responderSource(): string | undefined {
+  for (const rel of ['./lib/of-responder.c', '../../bench/lib/of-responder.c']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/**
+ * Builds and starts the C responder on `path`; undefined when there is no C compiler or
+ * source. The TABLE_FEATURES reply it sends is tsvs's, as the Node responder's.
+ */
+async function startCResponder(dir: string, path: string): Promise<ChildProcess | undefined> {
+  const src = responderSource();
+  if (src === undefined) return undefined;
+  const bin = join(dir, 'of-responder');
+  try {
+    execFileSync('cc', ['-O2', '-o', bin, src], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch {
+    return undefined;
+  }
+  const feat = join(dir, 'table-features.bin');
+  const msgs = encodeMultipartReply({
+    type: 'MULTIPART_REPLY',
+    xid: 0,
+    flags: 0,
+    mpType: 'TABLE_FEATURES',
+    entries: tableFeatures(),
+  });
+  writeFileSync(feat, Buffer.concat(msgs.map((u) => Buffer.from(u))));
+  const p = spawn(bin, [path, feat], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    p.once('exit', (c) => reject(new Error(`of-responder exited ${c}`)));
+    p.stdout!.once('data', () => resolve());
+  });
+  return p;
+}
+
 async function withRelay<T>(cmd: string[], fn: () => T): Promise<T> {
   const p: ChildProcess = spawn('ip', ['netns', 'exec', 'pf-rl', ...cmd], { stdio: 'ignore' });
   try {
@@ -186,11 +228,14 @@ async function main(): Promise<void> {
   writeFileSync(file, lines.join('\n') + '\n');
   const sock = join(dir, 'floor.sock');
   const srv = await startTrivialResponder(sock);
+  const csock = join(dir, 'floor-c.sock');
+  const cResp = await startCResponder(dir, csock);
   const ovs = await startRefOvs('br0');
-  const t: Record<string, number[]> = { floor: [], ovs: [], tsvs: [] };
+  const t: Record<string, number[]> = { floor: [], cfloor: [], ovs: [], tsvs: [] };
   try {
     for (let r = 0; r < rounds; r++) {
       t.floor!.push(await addFlowsSeconds(`unix:${sock}`, file));
+      if (cResp) t.cfloor!.push(await addFlowsSeconds(`unix:${csock}`, file));
       execFileSync('ovs-ofctl', ['-O', 'OpenFlow13', 'del-flows', ovs.ofTarget]);
       t.ovs!.push(await addFlowsSeconds(ovs.ofTarget, file));
       if (tsvs) {
@@ -200,6 +245,7 @@ async function main(): Promise<void> {
     }
   } finally {
     srv.close();
+    cResp?.kill('SIGKILL');
     await ovs.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -208,6 +254,11 @@ async function main(): Promise<void> {
   rows.push(`| add-flows ${nFlows}, plain: OVS 3.1 | ${ovsRate.toFixed(0)} flows/s | 1.00 |`);
   rows.push(
     `| add-flows ${nFlows}, plain: trivial Node responder (floor) | ${rate('floor').toFixed(0)} flows/s | ${(rate('floor') / ovsRate).toFixed(2)} |`,
+  );
+  rows.push(
+    cResp
+      ? `| add-flows ${nFlows}, plain: trivial C responder, blocking read(2) | ${rate('cfloor').toFixed(0)} flows/s | ${(rate('cfloor') / ovsRate).toFixed(2)} |`
+      : `| add-flows ${nFlows}, plain: trivial C responder | not built (no cc) | |`,
   );
   if (tsvs)
     rows.push(

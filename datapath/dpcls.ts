@@ -271,6 +271,8 @@ export class Emc {
   private readonly hashes: Uint32Array;
   private readonly keys: Uint32Array;
   private readonly flows: (DpFlow | undefined)[];
+  /** An entry was set since the last {@link clear}. */
+  private inserted = false;
 
   /** @param entries number of entries, rounded up to a power of two. */
   constructor(entries = EMC_ENTRIES) {
@@ -319,11 +321,14 @@ export class Emc {
     this.hashes[i] = hash;
     this.keys.set(key, i * FLOW_KEY_WORDS);
     this.flows[i] = flow;
+    this.inserted = true;
   }
 
-  /** Forgets every entry. */
+  /** Forgets every entry (nothing to do when nothing was inserted since the last clear). */
   clear(): void {
+    if (!this.inserted) return;
     this.flows.fill(undefined);
+    this.inserted = false;
   }
 
   /** Number of entries pointing at live flows (for tests and introspection). */

@@ -696,6 +696,10 @@ export class DpifNetdev implements Dpif {
   }
 
   flushAll(): void {
+    // Nothing cached (every flow-mod of a bulk load flushes): the caches and the worker's
+    // mirror hold no live flow, so there is nothing to do. (Clearing the exact-match cache
+    // alone costs ~10 µs.)
+    if (this.flowSet.size === 0) return;
     for (const f of this.flowSet) f.dead = true;
     this.flowSet.clear();
     this.dpcls.clear();

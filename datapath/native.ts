@@ -212,6 +212,14 @@ export interface NativeAddon {
   wakeFdDrain(fd: number): number;
   /** Closes the eventfd. */
   wakeFdClose(fd: number): void;
+  /**
+   * A bounded busy read of a stream socket: recv(MSG_DONTWAIT) into `buf`, retried without
+   * sleeping until bytes arrive or `budgetUs` microseconds (0–1,000,000) pass. Returns the byte
+   * count (> 0), 0 when the peer has closed, `-EAGAIN` (-11) when nothing came within the
+   * budget, or `-errno` on another socket error; throws only for bad arguments. It occupies the
+   * calling thread for up to the budget; the caller decides when that is worth it.
+   */
+  busyRead(this: void, fd: number, buf: Uint8Array, budgetUs: number): number;
   /** Constants. */
   readonly constants: NativeConstants;
   /** Version of this interface; bumped on incompatible changes. */
@@ -219,7 +227,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

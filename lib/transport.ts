@@ -5,6 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 
 /** Events a {@link Transport} emits. */
 export interface TransportEvents {
@@ -37,8 +39,48 @@ export interface Transport {
   destroy(): void;
   /** True once the transport has closed. */
   readonly closed: boolean;
+  /**
+   * Optional: waits up to `budgetUs` microseconds for bytes without sleeping and without
+   * returning to the event loop. When some arrive they are emitted as `data` before this
+   * returns `'data'`; `'timeout'` means nothing came; `'unavailable'` means this transport
+   * cannot busy-poll now (no reader installed, TLS, paused, closed, bytes already buffered, or
+   * the peer closed or failed, which the event loop then reports as usual).
+   */
+  busyPoll?(budgetUs: number): BusyPollResult;
   on<K extends keyof TransportEvents>(event: K, fn: (...args: TransportEvents[K]) => void): this;
   off<K extends keyof TransportEvents>(event: K, fn: (...args: TransportEvents[K]) => void): this;
+}
+
+/** What {@link Transport.busyPoll} found. */
+export type BusyPollResult = 'data' | 'timeout' | 'unavailable';
+
+/**
+ * A bounded busy read of a socket descriptor (the native addon's `busyRead`): bytes read
+ * (> 0), 0 at end of stream, -11 (EAGAIN) when nothing came within `budgetUs`, or -errno.
+ */
+export type BusyReader = (fd: number, buf: Uint8Array, budgetUs: number) => number;
+
+let busyReader: BusyReader | undefined;
+
+/**
+ * Installs the busy reader that {@link StreamTransport.busyPoll} uses (the composition root
+ * does, when the native addon loads); undefined removes it, and busy polling is then
+ * unavailable. lib/ cannot load the addon itself (it sits below datapath/).
+ */
+export function setBusyReader(reader: BusyReader | undefined): void {
+  busyReader = reader;
+}
+
+const EAGAIN = 11;
+/** Largest read of one busy poll; a longer burst is left to the event loop. */
+const BUSY_READ_BYTES = 64 * 1024;
+let busyBuf: Uint8Array | undefined;
+
+/** The descriptor behind a plain (non-TLS) net.Socket, from Node's handle; -1 when none. */
+function socketFd(stream: Duplex): number {
+  if (!(stream instanceof Socket) || stream instanceof TLSSocket) return -1;
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
 
 /** A {@link Transport} over a Node duplex stream (net.Socket, tls.TLSSocket). */
@@ -94,6 +136,28 @@ export class StreamTransport extends EventEmitter implements Transport {
   destroy(): void {
     this.stream.destroy();
     this.finish();
+  }
+
+  /**
+   * {@link Transport.busyPoll} for plain unix and TCP sockets: reads the descriptor directly
+   * (the event loop is not running meanwhile, so nothing else reads it) and emits what came.
+   * Never for TLS, whose bytes must pass through the TLS layer.
+   */
+  busyPoll(budgetUs: number): BusyPollResult {
+    const reader = busyReader;
+    const s = this.stream;
+    if (reader === undefined || this.closed || s.destroyed || s.isPaused()) return 'unavailable';
+    // Bytes Node already read and holds must be delivered first, by the stream.
+    if (s.readableLength > 0) return 'unavailable';
+    const fd = socketFd(s);
+    if (fd < 0) return 'unavailable';
+    busyBuf ??= new Uint8Array(BUSY_READ_BYTES);
+    const n = reader(fd, busyBuf, budgetUs);
+    if (n === -EAGAIN) return 'timeout';
+    if (n <= 0) return 'unavailable';
+    // A copy: receivers keep chunks (framed messages share them), the read buffer is reused.
+    this.emit('data', Buffer.from(busyBuf.subarray(0, n)));
+    return 'data';
   }
 }
 

@@ -46,6 +46,28 @@ const cBadFrame = counter(
   'ofproto',
   'connections closed for an unframeable stream',
 );
+const cBusyHit = counter(
+  'ofconn_busy_poll_hit',
+  'ofproto',
+  'busy polls after a barrier reply that caught the next message without sleeping',
+);
+const cBusyMiss = counter(
+  'ofconn_busy_poll_miss',
+  'ofproto',
+  'busy polls after a barrier reply that ended with nothing received',
+);
+/**
+ * Consecutive empty busy polls a connection may have before it stops busy polling; it starts
+ * again once a message arrives within the budget of a barrier reply (see Ofconn.afterPump).
+ */
+const BUSY_POLL_CREDIT = 4;
+/**
+ * Longest run of back-to-back busy polls (ns). Each caught message is handled inside the same
+ * event-loop turn, so a peer that keeps answering in time would otherwise keep timers,
+ * upcalls and other connections waiting; past this the connection returns to the event loop
+ * once.
+ */
+const BUSY_POLL_MAX_STREAK_NS = 2_000_000n;
 const cPaused = counter('ofconn_rx_paused', 'ofproto', 'times reading paused for backpressure');
 const cInboxPaused = counter(
   'ofconn_inbox_paused',
@@ -154,6 +176,16 @@ export interface OfconnOptions {
    * refuses versions outside the bridge's list.
    */
   versions?: () => readonly number[];
+  /**
+   * Busy-poll budget in microseconds (0 or absent: never). After answering a BARRIER_REQUEST
+   * that left nothing else to do, the connection waits up to this long for the peer's next
+   * message by re-trying a non-blocking read, instead of sleeping in the event loop (see
+   * {@link Transport.busyPoll}). A peer that waits for each barrier reply before sending more
+   * (`ovs-ofctl add-flows`, controllers pacing with barriers) then costs no wake-ups. Adaptive:
+   * after a few empty polls in a row the connection stops, and starts again when a message
+   * comes within the budget of a barrier reply anyway.
+   */
+  busyPollUs?: () => number;
 }
 
 const ROLE_BY_WIRE: Record<number, OfRole | undefined> = {
@@ -272,6 +304,15 @@ export class Ofconn extends EventEmitter {
   /** Reading stopped because too many received bytes wait in the inbox. */
   private inboxFull = false;
   private queuedSinceDrain = 0;
+  /** The last message the current pump handled was a BARRIER_REQUEST. */
+  private barrierLast = false;
+  /** Empty busy polls left before busy polling stops (see {@link BUSY_POLL_CREDIT}). */
+  private busyCredit = BUSY_POLL_CREDIT;
+  /** When busy polling is off: the hrtime (ns) of the last barrier reply, else -1. */
+  private barrierAnsweredAt = -1n;
+  /** hrtime (ns) when the current run of back-to-back busy polls began, else -1. */
+  private busyStreakStart = -1n;
+  private readonly busyPollUs: (() => number) | undefined;
   private nextXid = 1;
   private readonly partialMultipart = new Map<
     number,
@@ -292,6 +333,7 @@ export class Ofconn extends EventEmitter {
     this.budget = opts.perTurnBudget ?? 50;
     this.maxInbox = opts.maxInboxBytes ?? MAX_INBOX_BYTES;
     this.versions = opts.versions;
+    this.busyPollUs = opts.busyPollUs;
     this.missSendLen = opts.type === 'primary' ? OFP_DEFAULT_MISS_SEND_LEN : 0;
     this.lastRx = this.clock.now();
     transport.on('data', (chunk) => this.onData(chunk));
@@ -421,6 +463,7 @@ export class Ofconn extends EventEmitter {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.barrierAnsweredAt >= 0n) this.noteArrivalAfterBarrier();
     this.lastRx = this.clock.now();
     if (this.probeSent) {
       this.probeSent = false;
@@ -489,7 +532,51 @@ export class Ofconn extends EventEmitter {
       .finally(() => {
         this.busy = false;
         if (this.inbox.length > 0 && this.state !== 'closed') setImmediate(() => this.pump());
+        else this.afterPump();
       });
+  }
+
+  /**
+   * Busy-polls for the peer's next message when the pump ended by answering a barrier (see
+   * {@link OfconnOptions.busyPollUs}). A message that comes is handled at once (onData starts
+   * the next pump, which may poll again); an empty poll costs one credit.
+   */
+  private afterPump(): void {
+    if (!this.barrierLast || this.state !== 'active') return;
+    this.barrierLast = false;
+    const budget = this.busyPollUs?.() ?? 0;
+    if (budget <= 0 || this.transport.busyPoll === undefined) return;
+    const now = process.hrtime.bigint();
+    if (this.busyCredit <= 0) {
+      // Off: remember when we answered, to see whether a poll would have caught the next one.
+      this.barrierAnsweredAt = now;
+      return;
+    }
+    if (this.busyStreakStart < 0n) this.busyStreakStart = now;
+    else if (now - this.busyStreakStart > BUSY_POLL_MAX_STREAK_NS) {
+      this.busyStreakStart = -1n; // let the event loop run once
+      return;
+    }
+    const r = this.transport.busyPoll(budget);
+    if (r === 'data') {
+      cBusyHit.inc();
+      this.busyCredit = BUSY_POLL_CREDIT;
+      return; // onData started the next pump; the streak goes on
+    }
+    this.busyStreakStart = -1n;
+    if (r === 'timeout') {
+      cBusyMiss.inc();
+      this.busyCredit--;
+    }
+  }
+
+  /** A message arrived while busy polling was off: re-arm it if it came within the budget. */
+  private noteArrivalAfterBarrier(): void {
+    const gapNs = process.hrtime.bigint() - this.barrierAnsweredAt;
+    this.barrierAnsweredAt = -1n;
+    const budget = this.busyPollUs?.() ?? 0;
+    if (budget > 0 && gapNs <= BigInt(Math.round(budget * 1000)))
+      this.busyCredit = BUSY_POLL_CREDIT;
   }
 
   private async drainInbox(): Promise<void> {
@@ -503,6 +590,7 @@ export class Ofconn extends EventEmitter {
       }
       cRxMsg.inc();
       msgCount(rxByType, 'rx', raw).inc();
+      this.barrierLast = raw[1] === OFPT.BARRIER_REQUEST && raw[0] === OFP_VERSION;
       const r = this.process(raw);
       if (r) await r;
     }

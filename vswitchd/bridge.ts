@@ -25,7 +25,11 @@ import { OFPP, OFPPC, OFPPF, OFPPS } from '../openflow/constants.js';
 import type { Database } from '../ovsdb/database.js';
 import { InProcessReplica, type OvsdbReplica } from './replica.js';
 import type { Atom, Datum, Row } from '../ovsdb/types.js';
-import type { ControllerConfig } from '../ofproto/connmgr.js';
+import {
+  DEFAULT_BUSY_POLL_US,
+  parseBusyPollUs,
+  type ControllerConfig,
+} from '../ofproto/connmgr.js';
 import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
 import type { PortVlan, VlanMode } from '../ofproto/normal.js';
 import { UpcallRouter } from '../ofproto/upcall.js';
@@ -219,6 +223,8 @@ export class BridgeReconciler {
   private readonly pendingTaps = new Map<string, TapNetdev>();
   /** Routes datapath upcalls to the bridges (present with a datapath). */
   readonly router: UpcallRouter | undefined;
+  /** Open_vSwitch other_config:openflow-busy-poll-us, for every bridge's connections. */
+  private ofBusyPollUs = DEFAULT_BUSY_POLL_US;
   /** The datapath's worker setting before any other_config:datapath-worker was applied. */
   private workerDefault: boolean | undefined;
   /** other_config:flow-restore-wait (no upcalls, no controllers while waiting). */
@@ -341,6 +347,7 @@ export class BridgeReconciler {
     }
     const ovsOther = smap(ovsRow, 'other_config');
     const frw = this.flowRestore.update(ovsOther);
+    this.ofBusyPollUs = parseBusyPollUs(ovsOther['openflow-busy-poll-us']);
     if (this.opts.dpif) {
       // other_config:datapath-worker=true|false moves the fast path to a worker thread and
       // back; absent, the datapath's own default (TSVS_DATAPATH_WORKER) applies.
@@ -451,6 +458,7 @@ export class BridgeReconciler {
       );
       noteBridgeVersions(name, protocols);
       rb.ofproto.connmgr.allowedVersions = bridgeVersions(protocols).allowed;
+      rb.ofproto.connmgr.busyPollUs = this.ofBusyPollUs;
       if (oc['dp-desc']) rb.ofproto.desc.dpDesc = oc['dp-desc'];
       if (str(brow, 'datapath_id') !== dpidStr) {
         updates.push(update('Bridge', brow.uuid, { datapath_id: dpidStr }));

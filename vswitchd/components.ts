@@ -12,7 +12,8 @@ import type { Json } from '../lib/json.js';
 import { startOvsdb, type RunningOvsdb } from '../ovsdb/index.js';
 import { registerDatapathCommands } from '../datapath/appctl.js';
 import { DpifNetdev } from '../datapath/dpif-netdev.js';
-import { nativeAvailable } from '../datapath/native.js';
+import { loadNative, nativeAvailable } from '../datapath/native.js';
+import { setBusyReader } from '../lib/transport.js';
 import { registerOfprotoCommands } from '../ofproto/appctl.js';
 import { registerDpifCommands } from '../ofproto/dpif-appctl.js';
 import { BridgeReconciler } from './bridge.js';
@@ -123,6 +124,8 @@ export class BridgeComponent implements DaemonComponent {
       replica = new JsonRpcReplica({ remote: this.ovsdb.remote, clock: d.clock });
     }
     this.replica = replica;
+    // OpenFlow connections busy-poll after barrier replies through the addon (when built).
+    if (nativeAvailable()) setBusyReader(loadNative().busyRead);
     const dpif = new DpifNetdev({ clock: d.clock });
     this.dpif = dpif;
     const reconciler = new BridgeReconciler({

@@ -37,6 +37,8 @@
 Napi::Function DefineTapDevice(Napi::Env env);
 // Defined in wakefd.cc.
 void DefineWakeFd(Napi::Env env, Napi::Object exports);
+// Defined in busyread.cc.
+void DefineBusyRead(Napi::Env env, Napi::Object exports);
 
 namespace {
 using tsvs::ErrnoError;
@@ -875,6 +877,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", PacketSocket::Define(env));
   exports.Set("TapDevice", DefineTapDevice(env));
   DefineWakeFd(env, exports);
+  DefineBusyRead(env, exports);
   Napi::Object c = Napi::Object::New(env);
   c.Set("META_PKTTYPE_MASK", Napi::Number::New(env, static_cast<double>(0xff)));
   c.Set("META_VLAN_RESTORED", Napi::Number::New(env, static_cast<double>(kMetaVlanRestored)));
@@ -891,7 +894,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 4));
+  exports.Set("abiVersion", Napi::Number::New(env, 5));
   return exports;
 }
 
