@@ -14,7 +14,7 @@
  * incremented here stay in this thread.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { allCounters, type Counter } from '../lib/counters.js';
+import { allCounters, counter, type Counter } from '../lib/counters.js';
 import { FLOW_KEY_WORDS, W } from '../lib/packet/flow-key.js';
 import type { DpAction } from './actions.js';
 import type { FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
@@ -598,6 +598,13 @@ const MAX_FDS = 1024;
 const fds = new Int32Array(MAX_FDS);
 const ready = new Uint8Array(MAX_FDS);
 let polled: WPort[] = [];
+/** performance.now() when a port was last readable (for the busy-poll window, ack word 2). */
+let lastRxAt = -Infinity;
+const cBusyPoll = counter(
+  'dpif_worker_busy_poll',
+  'datapath',
+  'datapath worker loop turns that polled without sleeping (busy-poll window after a frame)',
+);
 
 function loop(): void {
   // Control messages left over from the previous round: poll without waiting.
@@ -606,8 +613,17 @@ function loop(): void {
     polled = portList.length < MAX_FDS ? portList : portList.slice(0, MAX_FDS - 1);
     fds[0] = init.wakeFd;
     for (let i = 0; i < polled.length; i++) fds[i + 1] = polled[i]!.netdev.fd;
-    const n = native.waitReadable(fds, polled.length + 1, more ? 0 : STATS_INTERVAL_MS, ready);
+    // Within the busy-poll window after the last frame, poll without sleeping.
+    const spin = (performance.now() - lastRxAt) * 1000 < Atomics.load(ack, 2);
+    if (spin && !more) cBusyPoll.inc();
+    const n = native.waitReadable(
+      fds,
+      polled.length + 1,
+      more || spin ? 0 : STATS_INTERVAL_MS,
+      ready,
+    );
     if (n > 0 && ready[0] !== 0) native.wakeFdDrain(init.wakeFd);
+    if (n > (ready[0] !== 0 ? 1 : 0)) lastRxAt = performance.now();
     more = drainControl();
     if (!running) break;
     if (n > 0) {

@@ -82,7 +82,8 @@ export interface WorkerInit {
   /**
    * Word 0: the sequence number of the last synchronous request the worker finished. Word 1:
    * bytes of handed-back frames the main thread has run (wrapping; see
-   * {@link MAX_HANDBACK_BACKLOG}).
+   * {@link MAX_HANDBACK_BACKLOG}). Word 2: the busy-poll window in µs
+   * ({@link DpWorker.setBusyPollUs}), read by the worker on every turn of its loop.
    */
   readonly ack: SharedArrayBuffer;
   /** EMC entries (0: none). */
@@ -238,6 +239,8 @@ export interface DpWorkerHost {
 export interface DpWorkerOptions {
   /** EMC entries in the worker (default 8192). */
   emcEntries?: number;
+  /** The busy-poll window at start, in µs (see {@link DpWorker.setBusyPollUs}; default 0). */
+  busyPollUs?: number;
   /** EMC insertion inverse probability (default 1). */
   emcInsertInvProb?: number;
 }
@@ -301,8 +304,9 @@ export class DpWorker {
   ) {
     this.native = loadNative();
     this.wakeFd = this.native.wakeFdCreate();
-    const sab = new SharedArrayBuffer(8);
+    const sab = new SharedArrayBuffer(12);
     this.ack = new Int32Array(sab);
+    this.ack[2] = opts.busyPollUs ?? 0;
     const ctl = new MessageChannel();
     const ev = new MessageChannel();
     this.control = ctl.port1;
@@ -346,6 +350,16 @@ export class DpWorker {
       log.warn({ err: (e as Error).message }, 'datapath worker unavailable');
       return undefined;
     }
+  }
+
+  /**
+   * Sets the busy-poll window: for this many µs after the last frame it received, the worker
+   * polls its ports without sleeping (poll(2) with no timeout) before it blocks again, so a
+   * frame that comes meanwhile costs no wake-up of a sleeping thread. 0 turns it off. Takes
+   * effect on the worker's next turn.
+   */
+  setBusyPollUs(us: number): void {
+    Atomics.store(this.ack, 2, Math.max(0, Math.min(1_000_000, Math.round(us))));
   }
 
   /** True when `netdev` is of a kind a worker can take receive over for (AF_PACKET). */

@@ -225,6 +225,8 @@ export class BridgeReconciler {
   readonly router: UpcallRouter | undefined;
   /** Open_vSwitch other_config:openflow-busy-poll-us, for every bridge's connections. */
   private ofBusyPollUs = DEFAULT_BUSY_POLL_US;
+  /** The worker's busy-poll window before any other_config:datapath-busy-poll-us was applied. */
+  private busyPollDefault: number | undefined;
   /** The datapath's worker setting before any other_config:datapath-worker was applied. */
   private workerDefault: boolean | undefined;
   /** other_config:flow-restore-wait (no upcalls, no controllers while waiting). */
@@ -354,6 +356,14 @@ export class BridgeReconciler {
       this.workerDefault ??= this.opts.dpif.workerEnabled;
       const dw = ovsOther['datapath-worker'];
       this.opts.dpif.setWorkerEnabled(dw === undefined ? this.workerDefault : dw === 'true');
+      // other_config:datapath-busy-poll-us=N (0-1000000): the worker's busy-poll window.
+      this.busyPollDefault ??= this.opts.dpif.workerBusyPoll;
+      const bp = ovsOther['datapath-busy-poll-us'];
+      this.opts.dpif.setWorkerBusyPollUs(
+        bp !== undefined && /^\d{1,7}$/.test(bp) && Number(bp) <= 1_000_000
+          ? Number(bp)
+          : this.busyPollDefault,
+      );
     }
     if (frw !== 'none' && this.opts.dpif && this.router) {
       this.opts.dpif.setUpcallHandler(frw === 'done' ? this.router : undefined);
