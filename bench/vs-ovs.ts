@@ -22,7 +22,7 @@
  * `--repeat`) defaults to 3; `--quick` is a smoke run (1 repeat, short durations, 10k flows).
  * Names used: netns pf-*, interfaces pf*, /tmp/pf-*, TCP ports 16000–16099 (the peers harness's).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -260,13 +260,22 @@ async function startTsvs(workDir: string, tag: string): Promise<Sut> {
       SUT_NS: TS_NS,
       SUT_PID: String(pid),
       SUT_DPTYPE: 'netdev',
-      SUT_APPCTL: '',
+      // The harness reads dpctl/show missed: and upcall/show through it, as for OVS.
+      SUT_APPCTL: `${PF_TSVS}/tsvs.ctl`,
       SUT_FLUSH: `ovs-appctl -t ${PF_TSVS}/tsvs.ctl revalidator/purge`,
     },
     alive: () => exit === undefined,
     death,
     stop: async () => {
       if (exit === undefined) {
+        // Where frames went (lost:, port drops, coverage), next to the harness's logs.
+        for (const cmd of ['dpctl/show', 'coverage/show']) {
+          const r = spawnSync('ovs-appctl', ['-t', `${PF_TSVS}/tsvs.ctl`, cmd], {
+            encoding: 'utf8',
+            timeout: 10_000,
+          });
+          writeFileSync(join(workDir, `tsvs-${tag}-${cmd.replace('/', '-')}.txt`), r.stdout ?? '');
+        }
         proc.kill('SIGTERM');
         const k = setTimeout(() => proc.kill('SIGKILL'), 8000);
         await exited;
