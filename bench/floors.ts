@@ -186,7 +186,7 @@ async function startCResponder(dir: string, path: string): Promise<ChildProcess 
   const p = spawn(bin, [path, feat], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     p.once('exit', (c) => reject(new Error(`of-responder exited ${c}`)));
-    p.stdout!.once('data', () => resolve());
+    p.stdout.once('data', () => resolve());
   });
   return p;
 }
