@@ -2,22 +2,24 @@
  * The datapath worker thread (started by datapath/dp-worker.ts; see its module comment for the
  * protocol). One synchronous loop that never returns to the thread's event loop:
  *
- *   poll(2) over [wake eventfd, port sockets…] (the addon's waitReadable, 100 ms timeout)
+ *   poll(2) over [wake eventfd, port descriptors…] (the addon's waitReadable, 100 ms timeout)
  *   → drain control messages (receiveMessageOnPort) → per readable port, receive batches:
  *   extract the key → EMC → megaflow subtables → a hit whose actions this thread can run is
- *   executed, outputs batched per port and sent with sendmmsg; everything else goes back to
- *   the main thread unchanged, one transferred buffer per received batch
+ *   executed, outputs batched per port and sent (sendmmsg on AF_PACKET, one write(2) per frame
+ *   on TAP, one addon call per batch either way); everything else goes back to the main thread
+ *   unchanged, one transferred buffer per received batch
  *   → statistics deltas to main every {@link STATS_INTERVAL_MS} while they change.
  *
- * The sockets are the main thread's, adopted (never closed here); a port with an rx ring has
- * the same ring mapped here, read from the oldest ready frame on. Counters of lib/counters.ts
- * incremented here stay in this thread.
+ * The descriptors (AF_PACKET sockets, TAP devices) are the main thread's, adopted (never closed
+ * here); a port with an rx ring has the same ring mapped here, read from the oldest ready frame
+ * on; a TAP port is read with read(2), several frames per addon call. Counters of
+ * lib/counters.ts incremented here are reported to main with the statistics.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { allCounters, counter, type Counter } from '../lib/counters.js';
 import { FLOW_KEY_WORDS, W } from '../lib/packet/flow-key.js';
 import type { DpAction } from './actions.js';
-import type { FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
+import type { AdoptableNetdev, FromWorker, ToWorker, WorkerInit } from './dp-worker.js';
 import {
   FLOW_STAT_WORDS,
   MAX_HANDBACK_BACKLOG,
@@ -31,6 +33,7 @@ import type { ExecContext } from './execute.js';
 import { executeActions, lastModifying } from './execute.js';
 import { loadNative } from './native.js';
 import { AfPacketNetdev } from './netdev-afpacket.js';
+import { TapNetdev } from './netdev-tap.js';
 import type { FrameBatch, NetdevStats } from './netdev.js';
 import { MAX_BURST, newFrameBatch, newNetdevStats } from './netdev.js';
 import type { DpPacket } from './packet.js';
@@ -46,7 +49,9 @@ class WFlow extends DpFlow {
 
 interface WPort {
   readonly port: number;
-  readonly netdev: AfPacketNetdev;
+  readonly netdev: AdoptableNetdev;
+  /** A TAP device (counted in the dpif_worker_tap_* counters). */
+  readonly tap: boolean;
   alive: boolean;
   readonly outPkts: DpPacket[];
   outCount: number;
@@ -170,7 +175,8 @@ function flushPort(port: WPort): void {
   loadFrameBatch(pk, n, b);
   if (port.alive) {
     try {
-      port.netdev.sendBatch(b);
+      const sent = port.netdev.sendBatch(b);
+      if (port.tap && sent > 0) cTapTx.inc(sent);
     } catch (e) {
       logMain('warn', `send failed: ${(e as Error).message}`, port.port);
     }
@@ -296,9 +302,12 @@ function receive(port: WPort): void {
     if (n === 0) {
       // Readable with nothing in the ring: a pending socket error (the link went down), which
       // would keep the poll readable; nothing else reads a ring socket, so consume it here.
-      if (left === MAX_BURST * 4 && port.netdev.usesRing) port.netdev.consumeSocketError();
+      const nd = port.netdev;
+      if (left === MAX_BURST * 4 && nd instanceof AfPacketNetdev && nd.usesRing)
+        nd.consumeSocketError();
       return;
     }
+    if (port.tap) cTapRx.inc(n);
     now = performance.now();
     processBatch(port, rxBatch);
     left -= n;
@@ -351,19 +360,33 @@ function putFlow(
   flows.set(id, f);
 }
 
+/** A netdev of this thread's own on the descriptor `dev` describes. */
+function adopt(dev: Extract<ToWorker, { t: 'port-add' }>['dev']): AdoptableNetdev {
+  switch (dev.kind) {
+    case 'afpacket':
+      return new AfPacketNetdev(dev.name, {
+        adoptFd: dev.fd,
+        rxBatch: dev.rxBatch,
+        completeChecksums: dev.csum,
+        ...(dev.ring === undefined ? {} : { adoptRing: dev.ring }),
+      });
+    case 'tap':
+      return new TapNetdev(dev.name, dev.netns, undefined, { adoptFd: dev.fd });
+    default: {
+      const never: never = dev;
+      throw new Error(`unknown port kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
   const portNo = m.port;
-  const name = m.name;
+  const name = m.dev.name;
   const old = ports.get(portNo);
   if (old !== undefined) dropPort(old);
-  let netdev: AfPacketNetdev;
+  let netdev: AdoptableNetdev;
   try {
-    netdev = new AfPacketNetdev(name, {
-      adoptFd: m.fd,
-      rxBatch: m.rxBatch,
-      completeChecksums: m.csum,
-      ...(m.ring === undefined ? {} : { adoptRing: m.ring }),
-    });
+    netdev = adopt(m.dev);
   } catch (e) {
     logMain('error', `cannot adopt ${name}: ${(e as Error).message}`, portNo);
     send({ t: 'port-refused', port: portNo });
@@ -372,6 +395,7 @@ function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
   const p: WPort = {
     port: portNo,
     netdev,
+    tap: m.dev.kind === 'tap',
     alive: true,
     outPkts: [],
     outCount: 0,
@@ -600,6 +624,16 @@ const ready = new Uint8Array(MAX_FDS);
 let polled: WPort[] = [];
 /** performance.now() when a port was last readable (for the busy-poll window, ack word 2). */
 let lastRxAt = -Infinity;
+const cTapRx = counter(
+  'dpif_worker_tap_rx',
+  'datapath',
+  'frames the datapath worker read from TAP (internal) ports',
+);
+const cTapTx = counter(
+  'dpif_worker_tap_tx',
+  'datapath',
+  'frames the datapath worker wrote to TAP (internal) ports',
+);
 const cBusyPoll = counter(
   'dpif_worker_busy_poll',
   'datapath',

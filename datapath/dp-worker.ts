@@ -2,7 +2,10 @@
  * The datapath worker thread, main-thread side: a fast-path mirror of {@link DpifNetdev}'s
  * megaflow cache running in one `worker_thread` (datapath/dp-worker-thread.ts) that owns the
  * receive side of every AF_PACKET port the datapath hands it (recvmmsg, or the port's rx ring
- * mapped a second time in the worker).
+ * mapped a second time in the worker) and of every TAP port (internal ports, the bridge's
+ * LOCAL port among them: read(2) of the device's descriptor, several frames per call). The
+ * main thread keeps each device open and owns its configuration (MTU, up, MAC) and counters;
+ * the worker adopts the descriptor and adds its counters back as deltas.
  *
  * The main-thread datapath stays the authority: it keeps every flow, runs upcalls, expiry and
  * revalidation, and mirrors each install/change/removal/flush here ({@link DpWorker.flowPut},
@@ -35,6 +38,7 @@ import type { DpFlow } from './dpcls.js';
 import type { NativeAddon } from './native.js';
 import { loadNative } from './native.js';
 import { AfPacketNetdev, type RingGeometry } from './netdev-afpacket.js';
+import { TapNetdev } from './netdev-tap.js';
 import type { FrameBatch, Netdev, NetdevStats } from './netdev.js';
 
 const log = getLogger('dp_worker');
@@ -92,18 +96,37 @@ export interface WorkerInit {
   readonly emcInsertInvProb: number;
 }
 
-/** Control messages, main → worker. */
-export type ToWorker =
+/** The device of a `port-add` message: what kind it is and how the worker adopts it. */
+export type WorkerPortDev =
   | {
-      /** Take over receive (and send) on an adopted socket. */
-      readonly t: 'port-add';
-      readonly port: number;
+      /** An AF_PACKET socket (datapath/netdev-afpacket.ts). */
+      readonly kind: 'afpacket';
       readonly name: string;
       readonly fd: number;
       readonly rxBatch: number;
       readonly csum: boolean;
       /** The owner's rx ring, mapped and read by the worker (absent: recvmmsg). */
       readonly ring?: RingGeometry;
+    }
+  | {
+      /** A TAP device (datapath/netdev-tap.ts): its /dev/net/tun descriptor. */
+      readonly kind: 'tap';
+      readonly name: string;
+      readonly fd: number;
+      /** The namespace file the device lives in ('' for the process's own). */
+      readonly netns: string;
+    };
+
+/** A netdev whose I/O a worker can take over: the kinds {@link WorkerPortDev} describes. */
+export type AdoptableNetdev = AfPacketNetdev | TapNetdev;
+
+/** Control messages, main → worker. */
+export type ToWorker =
+  | {
+      /** Take over receive (and send) on an adopted descriptor. */
+      readonly t: 'port-add';
+      readonly port: number;
+      readonly dev: WorkerPortDev;
     }
   | {
       /** Stop using the port's descriptor; acknowledged with `seq`. */
@@ -274,6 +297,24 @@ export function packPuts(msgs: readonly ToWorker[]): ToWorker[] {
   return out;
 }
 
+/** The `port-add` description of `netdev`, or undefined when it is closed. */
+function workerPortDev(netdev: AdoptableNetdev): WorkerPortDev | undefined {
+  if (netdev instanceof TapNetdev) {
+    const cfg = netdev.workerConfig();
+    return cfg === undefined ? undefined : { kind: 'tap', ...cfg };
+  }
+  const cfg = netdev.workerConfig();
+  if (cfg === undefined) return undefined;
+  return {
+    kind: 'afpacket',
+    name: cfg.name,
+    fd: cfg.fd,
+    rxBatch: cfg.rxBatch,
+    csum: cfg.completeChecksums,
+    ...(cfg.ring === undefined ? {} : { ring: cfg.ring }),
+  };
+}
+
 function workerUrl(): URL {
   // From dist/ the thread is a .js file; under a TypeScript loader (tests), the .ts source.
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -295,7 +336,7 @@ export class DpWorker {
   /** The worker's loop runs (it said `ready`). */
   private ready = false;
   private wakeClosed = false;
-  private readonly ports = new Map<number, AfPacketNetdev>();
+  private readonly ports = new Map<number, AdoptableNetdev>();
   private readonly flows = new Map<number, DpFlow>();
 
   private constructor(
@@ -362,8 +403,17 @@ export class DpWorker {
     Atomics.store(this.ack, 2, Math.max(0, Math.min(1_000_000, Math.round(us))));
   }
 
-  /** True when `netdev` is of a kind a worker can take receive over for (AF_PACKET). */
-  static canAdopt(netdev: Netdev): boolean {
+  /** True when `netdev` is of a kind a worker can take receive over for (AF_PACKET, TAP). */
+  static canAdopt(netdev: Netdev): netdev is AdoptableNetdev {
+    return (netdev instanceof AfPacketNetdev || netdev instanceof TapNetdev) && !netdev.isClosed;
+  }
+
+  /**
+   * True when `netdev` is a reason to start a worker (AF_PACKET): a datapath of TAP ports
+   * alone (a bridge with internal ports only) has nothing to forward between devices fast
+   * enough to be worth a thread; once one runs, it takes the TAP ports too.
+   */
+  static wantsWorker(netdev: Netdev): boolean {
     return netdev instanceof AfPacketNetdev && !netdev.isClosed;
   }
 
@@ -428,26 +478,18 @@ export class DpWorker {
 
   /**
    * Offers datapath port `port` to the worker. True when the worker took its receive over (an
-   * AF_PACKET netdev, once the worker's loop runs: before that the caller keeps reading and is
+   * AF_PACKET or TAP netdev, once the worker's loop runs: before that the caller keeps reading and is
    * told through {@link DpWorkerHost.workerReady}): the caller must stop reading it, and call
    * {@link releasePort} before closing it.
    */
   adoptPort(port: number, netdev: Netdev): boolean {
-    if (this.dead || !this.ready || !(netdev instanceof AfPacketNetdev)) return false;
+    if (this.dead || !this.ready || !DpWorker.canAdopt(netdev)) return false;
     if (this.ports.size >= MAX_WORKER_PORTS) return false;
-    const cfg = netdev.workerConfig();
-    if (cfg === undefined || cfg.fd < 0) return false;
+    const dev = workerPortDev(netdev);
+    if (dev === undefined || dev.fd < 0) return false;
     this.ports.set(port, netdev);
-    const m: ToWorker = {
-      t: 'port-add',
-      port,
-      name: cfg.name,
-      fd: cfg.fd,
-      rxBatch: cfg.rxBatch,
-      csum: cfg.completeChecksums,
-      ...(cfg.ring === undefined ? {} : { ring: cfg.ring }),
-    };
-    this.post(m);
+    this.post({ t: 'port-add', port, dev });
+    log.info({ port, name: dev.name, kind: dev.kind }, 'datapath worker takes port');
     return true;
   }
 

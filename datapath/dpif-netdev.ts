@@ -573,15 +573,15 @@ export class DpifNetdev implements Dpif {
   // ---- The worker fast path (datapath/dp-worker.ts) ----
 
   /**
-   * Hands `p` to the worker if it takes it (starting the worker for the first port it can
-   * take), else reads it on this thread.
+   * Hands `p` to the worker if it takes it (starting the worker for the first AF_PACKET port;
+   * a running worker takes TAP ports too), else reads it on this thread.
    */
   private readPort(p: Port): void {
     if (
       this.useWorker &&
       this.fast === undefined &&
       !this.workerFailed &&
-      DpWorker.canAdopt(p.netdev)
+      DpWorker.wantsWorker(p.netdev)
     )
       this.startWorker();
     p.offloaded = this.fast?.adoptPort(p.port, p.netdev) ?? false;

@@ -193,9 +193,13 @@ export interface NativeAddon {
   readonly PacketSocket: new (ifname: string, options?: PacketSocketOptions) => PacketSocket;
   /**
    * Opens (creating if needed) the TAP device `name` (see {@link TapDevice}), in the network
-   * namespace file `netns` when given (the device and its control socket live there).
+   * namespace file `netns` when given (the device and its control socket live there). With
+   * `adoptFd` (the descriptor of a TapDevice this process opened, e.g. on the main thread):
+   * nothing is opened or attached, only a control socket for the ioctls in `netns`; I/O goes
+   * through that descriptor and `close()` leaves it open. The owner must keep it open while the
+   * adopting object uses it.
    */
-  readonly TapDevice: new (name: string, netns?: string) => TapDevice;
+  readonly TapDevice: new (name: string, netns?: string, adoptFd?: number) => TapDevice;
   /**
    * Blocks in poll(2) until one of the first `count` descriptors of `fds` is readable (or
    * failed), `timeoutMs` passes (-1: forever) or a signal arrives. Sets `ready[i]` to 1 for each
@@ -227,7 +231,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

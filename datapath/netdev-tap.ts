@@ -13,6 +13,13 @@
  * frame: the tun driver has no batched calls); readiness follows the Netdev contract with a
  * libuv poll that is armed only while a reader waits.
  *
+ * The datapath worker thread (datapath/dp-worker.ts) can take a TAP port's frames over: the
+ * main thread's netdev keeps the device (configuration, statistics) and hands out its
+ * descriptor ({@link TapNetdev.workerConfig}); the worker opens a netdev of its own on that
+ * descriptor ({@link TapNetdevOptions.adoptFd}), which reads and writes frames with the same
+ * policy and never closes it. Its counters go back to the owner through
+ * {@link TapNetdev.addStats}.
+ *
  * Send checks the device's up flag and MTU from values cached for at most
  * {@link TAP_ATTR_TTL_MS} (two ioctls per batch otherwise): a change made through this netdev
  * (setUp, setMtu) is seen at once, one made from outside (`ip link`) within that time, or at
@@ -52,6 +59,29 @@ const IFF_RUNNING = 0x40;
 /** How long sendBatch trusts the cached up flag and MTU (ms). */
 export const TAP_ATTR_TTL_MS = 100;
 
+/**
+ * What a datapath worker thread needs to do a {@link TapNetdev}'s I/O with a netdev of its own
+ * (see {@link TapNetdev.workerConfig}).
+ */
+export interface TapWorkerConfig {
+  /** Interface name. */
+  readonly name: string;
+  /** The device's descriptor, to adopt. */
+  readonly fd: number;
+  /** The network namespace file the device lives in ('' for the process's own). */
+  readonly netns: string;
+}
+
+/** Options of {@link TapNetdev}'s constructor beyond name, namespace and clock. */
+export interface TapNetdevOptions {
+  /**
+   * Do I/O on this descriptor, attached by another TapNetdev of this process (the datapath
+   * worker thread adopts the main thread's devices): nothing is opened or created, and close()
+   * leaves the descriptor (and so the device) to its owner. Not an Interface option.
+   */
+  adoptFd?: number;
+}
+
 /** Receive slot: the largest frame a 9000-byte MTU allows plus VLAN tags, rounded up. */
 function slotSizeFor(mtu: number): number {
   return Math.max(2048, (mtu + 14 + 8 + 1023) & ~1023);
@@ -75,21 +105,27 @@ export class TapNetdev implements Netdev {
   private maxFrame = 0;
   /** When {@link up} and {@link maxFrame} were read (clock ms); -Infinity = never. */
   private attrsAt = -Infinity;
+  /** The namespace file the device lives in ('' for the process's own). */
+  private readonly netnsPath: string;
   /** Called on close (the provider's registry uses it). */
   onClose: (() => void) | undefined;
 
   /**
    * Opens (creating) the TAP device `name`, in network namespace `netns` (a name under
-   * /var/run/netns or a path) when given. Throws with `code` EBUSY/EPERM/… on failure.
+   * /var/run/netns or a path) when given; with `opts.adoptFd`, uses that descriptor instead
+   * (see {@link TapNetdevOptions}). Throws with `code` EBUSY/EPERM/… on failure.
    */
   constructor(
     readonly name: string,
     netns?: string,
     /** Time source for the attribute cache. */
     private readonly clock: Clock = realClock,
+    opts: TapNetdevOptions = {},
   ) {
     const path = netns === undefined || netns === '' ? undefined : netnsFile(netns);
-    this.dev = new (loadNative().TapDevice)(name, path);
+    this.netnsPath = path ?? '';
+    const Tap = loadNative().TapDevice;
+    this.dev = opts.adoptFd === undefined ? new Tap(name, path) : new Tap(name, path, opts.adoptFd);
     this.readiness = new ReadinessArm(this.dev);
     this.slotSize = slotSizeFor(this.dev.getMtu());
     this.rxBuf = new Uint8Array(MAX_BURST * this.slotSize);
@@ -177,6 +213,51 @@ export class TapNetdev implements Netdev {
     return { ...this.st };
   }
 
+  /** The counters kept here (what a datapath worker reports to the owner as deltas). */
+  localStats(): NetdevStats {
+    return { ...this.st };
+  }
+
+  /**
+   * Adds counter deltas measured elsewhere (a datapath worker thread doing this device's I/O
+   * through an adopted descriptor) to this netdev's counters.
+   */
+  addStats(delta: Readonly<Partial<NetdevStats>>): void {
+    const st = this.st;
+    st.rxPackets += delta.rxPackets ?? 0;
+    st.rxBytes += delta.rxBytes ?? 0;
+    st.rxDropped += delta.rxDropped ?? 0;
+    st.rxErrors += delta.rxErrors ?? 0;
+    st.txPackets += delta.txPackets ?? 0;
+    st.txBytes += delta.txBytes ?? 0;
+    st.txDropped += delta.txDropped ?? 0;
+    st.txErrors += delta.txErrors ?? 0;
+  }
+
+  /** The device's descriptor (-1 after close): what a worker thread polls. */
+  get fd(): number {
+    return this.dev.fd;
+  }
+
+  /**
+   * What a datapath worker needs to take this device's I/O over, or undefined when closed. The
+   * caller must stop reading this netdev first (`onReadable(undefined)`) and keep it open until
+   * the worker has let go; a TAP device has no read position to hand over, so taking receive
+   * back needs nothing ({@link resumeReceive}).
+   */
+  workerConfig(): TapWorkerConfig | undefined {
+    if (this.closed) return undefined;
+    return { name: this.name, fd: this.dev.fd, netns: this.netnsPath };
+  }
+
+  /** Takes receive back after a worker thread stopped reading the device (nothing to do). */
+  resumeReceive(): void {}
+
+  /** True after close(). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   recvBatch(batch: FrameBatch, max: number): number {
     this.check();
     const lim = Math.min(max, batch.bufs.length, batch.offs.length, MAX_BURST);
@@ -185,12 +266,14 @@ export class TapNetdev implements Netdev {
     const buf = this.rxBuf;
     const n = this.dev.read(buf, this.slotSize, lim, this.offs, this.lens);
     let k = 0;
+    let truncated = false;
     for (let i = 0; i < n; i++) {
       const len = this.lens[i]!;
       if (len >= this.slotSize) {
         // read() filled the whole slot: the frame may have been longer; drop it.
         this.st.rxDropped++;
         cRxTruncated.inc();
+        truncated = true;
         continue;
       }
       batch.bufs[k] = buf;
@@ -201,8 +284,19 @@ export class TapNetdev implements Netdev {
       k++;
     }
     batch.count = k;
+    // The MTU was raised elsewhere (`ip link`, or the owner when this netdev adopted its
+    // descriptor): later frames get slots that fit. The batch keeps the old buffer.
+    if (truncated) this.fitSlots();
     if (n === 0) this.rearm();
     return k;
+  }
+
+  private fitSlots(): void {
+    const s = slotSizeFor(this.dev.getMtu());
+    if (s > this.slotSize) {
+      this.slotSize = s;
+      this.rxBuf = new Uint8Array(MAX_BURST * s);
+    }
   }
 
   private rearm(): void {

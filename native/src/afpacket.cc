@@ -894,7 +894,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 5));
+  exports.Set("abiVersion", Napi::Number::New(env, 6));
   return exports;
 }
 

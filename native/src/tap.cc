@@ -5,8 +5,9 @@
 // does not exist. Frames move between the descriptor and memory JavaScript owns, one read() or
 // write() per frame (the tun driver has no batched calls), several frames per call into
 // JavaScript. Readiness is a libuv poll handle. Interface attributes (flags, MTU, MAC, ifindex)
-// go through the usual SIOC* ioctls on a datagram socket. Policy lives in
-// datapath/netdev-tap.ts.
+// go through the usual SIOC* ioctls on a datagram socket. A datapath worker thread adopts the
+// descriptor the main thread opened (it reads and writes frames, the owner keeps the device).
+// Policy lives in datapath/netdev-tap.ts.
 
 #include <napi.h>
 #include <uv.h>
@@ -69,18 +70,35 @@ public:
                        });
   }
 
-  // new TapDevice(name, netnsPath?): the device is created in that network namespace (the
-  // control socket for its ioctls too), or in the thread's current one.
+  // new TapDevice(name, netnsPath?, adoptFd?): the device is created in that network namespace
+  // (the control socket for its ioctls too), or in the thread's current one. With adoptFd (a
+  // descriptor another TapDevice of this process attached, e.g. on the main thread, for a
+  // datapath worker thread): nothing is opened or attached, only a control socket for the
+  // ioctls in that namespace; close() leaves the descriptor open for its owner.
   explicit TapDevice(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TapDevice>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString())
-      throw Napi::TypeError::New(env, "new TapDevice(name, netns?)");
+      throw Napi::TypeError::New(env, "new TapDevice(name, netns?, adoptFd?)");
     name_ = info[0].As<Napi::String>().Utf8Value();
     if (name_.empty() || name_.size() >= IFNAMSIZ)
       throw Napi::TypeError::New(env, "interface name must be 1-15 bytes");
     std::string netns;
     if (info.Length() > 1 && info[1].IsString()) netns = info[1].As<Napi::String>().Utf8Value();
     netns_ = netns;
+    if (info.Length() > 2 && info[2].IsNumber()) {
+      int fd = info[2].As<Napi::Number>().Int32Value();
+      if (fd < 0) throw Napi::RangeError::New(env, "adoptFd must be a descriptor");
+      int err = 0;
+      tsvs::InNetns(env, netns, [&]() {
+        ctl_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (ctl_ < 0) err = errno;
+        return ctl_;
+      });
+      if (ctl_ < 0) throw tsvs::ErrnoError(env, err, "socket", name_);
+      fd_ = fd;
+      adopted_ = true;
+      return;
+    }
     {
       const std::string key = ClosingKey(netns, name_);
       std::unique_lock<std::mutex> lk(g_closingMu);
@@ -403,7 +421,9 @@ private:
       poll_ = nullptr;
     }
     asyncCtx_.reset();
-    if (fd_ >= 0) {
+    if (fd_ >= 0 && adopted_) {
+      fd_ = -1;  // the owner's descriptor: left open
+    } else if (fd_ >= 0) {
       uv_loop_t *loop = nullptr;
       if (async && napi_get_uv_event_loop(Env(), &loop) != napi_ok) loop = nullptr;
       CloseInWorker(fd_, async ? loop : nullptr, ClosingKey(netns_, name_));
@@ -420,6 +440,7 @@ private:
   int fd_ = -1;
   int ctl_ = -1;
   int lastErrno_ = 0;
+  bool adopted_ = false;
   uv_poll_t *poll_ = nullptr;
   bool polling_ = false;
   Napi::FunctionReference cb_;
