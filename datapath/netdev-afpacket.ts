@@ -36,7 +36,7 @@
 import { counter } from '../lib/counters.js';
 import { setL4Checksum } from '../lib/packet/checksum.js';
 import type { FrameBatch, Netdev, NetdevClass, NetdevStats } from './netdev.js';
-import { MAX_BURST, NetdevClosedError, newNetdevStats } from './netdev.js';
+import { MAX_BURST, NetdevClosedError, addNetdevStats, newNetdevStats } from './netdev.js';
 import type { NativeAddon, PacketSocket, PacketSocketOptions } from './native.js';
 import { loadNative } from './native.js';
 import { ReadinessArm } from './readiness.js';
@@ -365,15 +365,7 @@ export class AfPacketNetdev implements Netdev {
    * through an adopted descriptor) to this netdev's counters.
    */
   addStats(delta: Readonly<Partial<NetdevStats>>): void {
-    const st = this.st;
-    st.rxPackets += delta.rxPackets ?? 0;
-    st.rxBytes += delta.rxBytes ?? 0;
-    st.rxDropped += delta.rxDropped ?? 0;
-    st.rxErrors += delta.rxErrors ?? 0;
-    st.txPackets += delta.txPackets ?? 0;
-    st.txBytes += delta.txBytes ?? 0;
-    st.txDropped += delta.txDropped ?? 0;
-    st.txErrors += delta.txErrors ?? 0;
+    addNetdevStats(this.st, delta);
   }
 
   /**

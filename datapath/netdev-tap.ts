@@ -30,6 +30,7 @@ import { realClock, type Clock } from '../lib/clock.js';
 import { counter } from '../lib/counters.js';
 import {
   MAX_BURST,
+  addNetdevStats,
   NetdevClosedError,
   newFrameBatch,
   newNetdevStats,
@@ -223,15 +224,7 @@ export class TapNetdev implements Netdev {
    * through an adopted descriptor) to this netdev's counters.
    */
   addStats(delta: Readonly<Partial<NetdevStats>>): void {
-    const st = this.st;
-    st.rxPackets += delta.rxPackets ?? 0;
-    st.rxBytes += delta.rxBytes ?? 0;
-    st.rxDropped += delta.rxDropped ?? 0;
-    st.rxErrors += delta.rxErrors ?? 0;
-    st.txPackets += delta.txPackets ?? 0;
-    st.txBytes += delta.txBytes ?? 0;
-    st.txDropped += delta.txDropped ?? 0;
-    st.txErrors += delta.txErrors ?? 0;
+    addNetdevStats(this.st, delta);
   }
 
   /** The device's descriptor (-1 after close): what a worker thread polls. */

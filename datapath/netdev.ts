@@ -70,6 +70,18 @@ export function newNetdevStats(): NetdevStats {
   };
 }
 
+/** Adds the counters in `delta` (absent ones count 0) to `st`. */
+export function addNetdevStats(st: NetdevStats, delta: Readonly<Partial<NetdevStats>>): void {
+  st.rxPackets += delta.rxPackets ?? 0;
+  st.rxBytes += delta.rxBytes ?? 0;
+  st.rxDropped += delta.rxDropped ?? 0;
+  st.rxErrors += delta.rxErrors ?? 0;
+  st.txPackets += delta.txPackets ?? 0;
+  st.txBytes += delta.txBytes ?? 0;
+  st.txDropped += delta.txDropped ?? 0;
+  st.txErrors += delta.txErrors ?? 0;
+}
+
 /** An open network device. */
 export interface Netdev {
   /** Device name, unique among open netdevs of the process (e.g. `p1`, `veth0`). */
