@@ -38,6 +38,7 @@ import type { DpMeterConfig, DpMeterStats } from './dp-meter.js';
 import { DpMeterTable, METER_DROP } from './dp-meter.js';
 import type { ExecContext } from './execute.js';
 import { executeActions, lastModifying } from './execute.js';
+import { AfPacketNetdev } from './netdev-afpacket.js';
 import type { FrameBatch, Netdev } from './netdev.js';
 import { MAX_BURST, newFrameBatch } from './netdev.js';
 import type { DpPacket } from './packet.js';
@@ -86,7 +87,21 @@ interface Port {
   dirty: boolean;
   /** Receive handed to the datapath worker (this thread does not read the port). */
   offloaded: boolean;
+  /** Frames received by the port at the last second's tick (for the automatic rx ring). */
+  rxAtTick: number;
 }
+
+/**
+ * Frames a port must receive in one second (the datapath's tick) to be given an rx ring when
+ * its `rx_ring` is `auto`, the default: at that rate a ring's saved copies and syscalls pay
+ * for its memory, and its depth absorbs the receiver's pauses (a 4 MiB socket buffer holds
+ * only ~5,000 small frames).
+ */
+export const AUTO_RING_PPS = 10_000;
+/** Frames of an automatic rx ring (fewer when they would take more than {@link AUTO_RING_BYTES}). */
+export const AUTO_RING_FRAMES = 4096;
+/** Most memory an automatic rx ring takes (frames × frame size). */
+export const AUTO_RING_BYTES = 8 << 20;
 
 /** Options for {@link DpifNetdev}. */
 export interface DpifNetdevOptions {
@@ -221,6 +236,7 @@ export class DpifNetdev implements Dpif {
       outBatch: newFrameBatch(MAX_BURST),
       dirty: false,
       offloaded: false,
+      rxAtTick: 0,
     };
     this.portMap.set(n, port);
     this.portList = [...this.portMap.values()].sort((a, b) => a.port - b.port);
@@ -554,10 +570,54 @@ export class DpifNetdev implements Dpif {
     for (const p of this.portList) this.readPort(p);
     const tick = (): void => {
       this.expire();
+      this.autoRings();
       this.timer = this.clock.setTimeout(tick, 1000);
     };
     this.timer = this.clock.setTimeout(tick, 1000);
     this.schedulePoll();
+  }
+
+  /** Gives an rx ring to each `rx_ring=auto` port that received {@link AUTO_RING_PPS} frames since the last tick. */
+  private autoRings(): void {
+    for (const p of this.portList) {
+      const nd = p.netdev;
+      if (!(nd instanceof AfPacketNetdev) || !nd.autoRing || nd.usesRing || nd.isClosed) continue;
+      const rx = nd.localStats().rxPackets;
+      const seen = rx - p.rxAtTick;
+      p.rxAtTick = rx;
+      if (seen >= AUTO_RING_PPS) this.giveRing(p, nd);
+    }
+  }
+
+  /**
+   * Moves port `p` to an rx ring: takes its receive back from the worker, sets the ring up,
+   * runs what the socket had queued (and what the ring got meanwhile) here, then hands the port
+   * out again (to the worker, which maps the ring, or to this thread's readiness).
+   */
+  private giveRing(p: Port, nd: AfPacketNetdev): void {
+    const frames = Math.max(
+      64,
+      Math.min(AUTO_RING_FRAMES, Math.floor(AUTO_RING_BYTES / nd.ringFrameSize())),
+    );
+    if (p.offloaded) {
+      this.fast?.releasePort(p.port);
+      p.offloaded = false;
+    }
+    nd.onReadable(undefined);
+    try {
+      if (nd.enableRing(frames)) {
+        log.info(
+          { port: p.port, netdev: nd.name, frames },
+          'busy port: receiving through an rx ring',
+        );
+        const b = this.rxBatch;
+        for (let n = nd.recvBatch(b, MAX_BURST); n > 0; n = nd.recvBatch(b, MAX_BURST))
+          this.input(p.port, b);
+      }
+    } catch (e) {
+      log.warn({ port: p.port, err: (e as Error).message }, 'no rx ring for a busy port');
+    }
+    if (this.running && !this.closed) this.readPort(p);
   }
 
   /** Stops what {@link DpifNetdev.start} started. */

@@ -29,9 +29,12 @@
  * - `qdisc_bypass`: `true` for PACKET_QDISC_BYPASS (default false);
  * - `csum`: `complete` (default) or `pass`, see above;
  * - `rx_ring`: frames of a TPACKET_V2 receive ring mapped into JS (default `TSVS_RX_RING`, else
- *   0: recvmmsg into a JS buffer). The ring saves the receive copy into user space (the reference measured
- *   ~1.5 against ~2.3 µs per relayed frame); its frame size is fixed at open from the MTU, so
- *   frames longer than that MTU allows are dropped and counted until the netdev is reopened.
+ *   `auto`; 0: always recvmmsg into a JS buffer). The ring saves the receive copy into user space (the reference measured
+ *   ~1.5 against ~2.3 µs per relayed frame); its frame size is fixed when it is set up from the
+ *   MTU, so frames longer than that MTU allows are dropped and counted until the netdev is
+ *   reopened. `auto`: recvmmsg, until the datapath sees the port busy and calls
+ *   {@link AfPacketNetdev.enableRing} (a ring costs its frames' memory, ~7 MiB for 4096
+ *   frames at MTU 1500, which only busy ports are worth).
  */
 import { counter } from '../lib/counters.js';
 import { setL4Checksum } from '../lib/packet/checksum.js';
@@ -59,6 +62,11 @@ export interface AfPacketOptions {
   completeChecksums?: boolean;
   /** Frames of a TPACKET_V2 rx ring (0 or absent: recvmmsg). */
   rxRing?: number;
+  /**
+   * With no {@link rxRing}: the datapath may give the port a ring once it is busy
+   * ({@link AfPacketNetdev.enableRing}; Interface option `rx_ring=auto`, the default).
+   */
+  autoRing?: boolean;
   /**
    * Do I/O on this descriptor, opened by another AfPacketNetdev (the datapath worker thread
    * adopts the main thread's sockets): nothing is opened, bound or configured, and close()
@@ -105,6 +113,11 @@ const DEFAULT_RCVBUF = 4 << 20;
 /** Slot size of the scratch receive that consumes a pending socket error in ring mode. */
 const ERR_SLOT = 256;
 
+const cRingAuto = counter(
+  'afpacket_rx_ring_auto',
+  'netdev',
+  'ports given an rx ring by the datapath because they were busy (rx_ring=auto)',
+);
 const cRxTruncated = counter(
   'afpacket_rx_truncated',
   'netdev_afpacket',
@@ -197,8 +210,14 @@ export class AfPacketNetdev implements Netdev {
   private readonly tmpLens: Int32Array;
   private readonly completeCsum: boolean;
   private readonly metaDrop: number;
-  private readonly ring: Uint8Array | undefined;
+  private ring: Uint8Array | undefined;
   private ringGeom: RingGeometry | undefined;
+  /** After {@link enableRing}: the slot buffer for frames queued before the ring, read first. */
+  private drainBuf: Uint8Array | undefined;
+  /** This netdev does I/O on another's descriptor (a worker's view). */
+  private readonly adopted: boolean;
+  /** The datapath may call {@link enableRing} (see {@link AfPacketOptions.autoRing}). */
+  readonly autoRing: boolean;
   /** Scratch receive slot for {@link AfPacketNetdev.consumeSocketError}. */
   private readonly errBuf = new Uint8Array(ERR_SLOT);
   private readonly readiness: ReadinessArm;
@@ -213,6 +232,8 @@ export class AfPacketNetdev implements Netdev {
   ) {
     this.type = type;
     this.native = loadNative();
+    this.adopted = opts.adoptFd !== undefined;
+    this.autoRing = (opts.autoRing ?? false) && !this.adopted && !((opts.rxRing ?? 0) > 0);
     const so: PacketSocketOptions = {
       promisc: opts.promisc ?? true,
       ignoreOutgoing: true,
@@ -309,6 +330,31 @@ export class AfPacketNetdev implements Netdev {
   /** True when receiving through a TPACKET_V2 ring. */
   get usesRing(): boolean {
     return this.ring !== undefined;
+  }
+
+  /**
+   * Starts receiving through a TPACKET_V2 ring of `frameCount` frames sized for the current MTU
+   * on the open socket (the automatic ring). Frames the socket queued before are still read
+   * first, through the slot buffer. The caller must have stopped any other reader of the
+   * socket (a worker: take the port back first) and hands it out again afterwards, once
+   * recvBatch has returned 0 (the queued frames are then gone). Returns false when this netdev
+   * cannot: closed, adopted, or a ring already. Throws what the addon throws when the kernel
+   * refuses the ring (the socket is unchanged then).
+   */
+  enableRing(frameCount: number): boolean {
+    if (this.closed || this.adopted || this.ring !== undefined) return false;
+    const geom: RingGeometry = { frameSize: ringFrameSizeFor(this.sock.getMtu()), frameCount };
+    this.ring = new Uint8Array(this.sock.setupRing(geom.frameSize, geom.frameCount));
+    this.ringGeom = geom;
+    this.drainBuf = this.rxBuf;
+    this.rxBuf = this.ring;
+    cRingAuto.inc();
+    return true;
+  }
+
+  /** The frame size {@link enableRing} would use now. */
+  ringFrameSize(): number {
+    return ringFrameSizeFor(this.sock.getMtu());
   }
 
   private resizeSlots(mtu: number): void {
@@ -413,11 +459,14 @@ export class AfPacketNetdev implements Netdev {
     const meta = this.meta;
     const c = this.native.constants;
     for (;;) {
-      const buf = this.rxBuf;
+      // Frames queued before an automatic ring came come first, from the socket's queue.
+      const drain = this.drainBuf;
+      const queued = drain !== undefined;
+      const buf = drain ?? this.rxBuf;
       let n: number;
       try {
         n =
-          this.ring !== undefined
+          this.ring !== undefined && !queued
             ? this.sock.ringRecv(lim, offs, lens, meta)
             : this.sock.recv(buf, this.slotSize, RX_HEADROOM, lim, offs, lens, meta);
       } catch (e) {
@@ -437,6 +486,10 @@ export class AfPacketNetdev implements Netdev {
         throw e;
       }
       if (n === 0) {
+        if (queued) {
+          this.drainBuf = undefined; // the queue is empty: the ring from now on
+          continue;
+        }
         batch.count = 0;
         this.rearm();
         return 0;
@@ -573,8 +626,11 @@ export function parseAfPacketOptions(o: Readonly<Record<string, string>>): AfPac
   if (p !== undefined) r.promisc = p;
   const q = parseBool(o.qdisc_bypass, 'qdisc_bypass');
   if (q !== undefined) r.qdiscBypass = q;
-  const ring = parseInt32(o.rx_ring, 'rx_ring');
-  if (ring !== undefined) r.rxRing = ring;
+  if (o.rx_ring === 'auto') r.autoRing = true;
+  else {
+    const ring = parseInt32(o.rx_ring, 'rx_ring');
+    if (ring !== undefined) r.rxRing = ring;
+  }
   if (o.csum !== undefined) {
     if (o.csum !== 'complete' && o.csum !== 'pass')
       throw new RangeError(`option csum: expected complete or pass, got ${o.csum}`);
@@ -585,11 +641,11 @@ export function parseAfPacketOptions(o: Readonly<Record<string, string>>): AfPac
 
 /**
  * The rx ring frames of an interface whose options do not say (`rx_ring`): the
- * `TSVS_RX_RING` environment variable, else 0 (recvmmsg).
+ * `TSVS_RX_RING` environment variable (0: recvmmsg only), else undefined (`auto`).
  */
-export function defaultRxRing(env: NodeJS.ProcessEnv = process.env): number {
+export function defaultRxRing(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const v = env.TSVS_RX_RING;
-  if (v === undefined || v === '') return 0;
+  if (v === undefined || v === '' || v === 'auto') return undefined;
   return parseInt32(v, 'TSVS_RX_RING') ?? 0;
 }
 
@@ -600,9 +656,11 @@ function makeClass(type: string): NetdevClass {
     type,
     open(name: string, options: Readonly<Record<string, string>> = {}): Netdev {
       const opts = parseAfPacketOptions(options);
-      if (opts.rxRing === undefined) {
+      if (opts.rxRing === undefined && opts.autoRing === undefined) {
+        // Interface options say nothing: TSVS_RX_RING when set (0: never a ring), else auto.
         const d = defaultRxRing();
-        if (d > 0) opts.rxRing = d;
+        if (d === undefined) opts.autoRing = true;
+        else if (d > 0) opts.rxRing = d;
       }
       const key = `${opts.netns ?? ''}\0${name}`;
       if (openNetdevs.has(key)) throw new Error(`netdev ${name} is already open`);

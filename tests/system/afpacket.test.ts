@@ -21,6 +21,7 @@ import type { AfPacketNetdev } from '../../datapath/netdev-afpacket.js';
 import {
   afpacketNetdevClass,
   completeChecksum,
+  defaultRxRing,
   parseAfPacketOptions,
   slotSizeFor,
   systemNetdevClass,
@@ -522,6 +523,13 @@ t.test('completeChecksum and option parsing (no kernel needed)', async (t) => {
   });
   t.throws(() => parseAfPacketOptions({ rx_batch: '-1' }), RangeError);
   t.throws(() => parseAfPacketOptions({ csum: 'maybe' }), RangeError);
+  t.same(parseAfPacketOptions({ rx_ring: 'auto' }), { autoRing: true }, 'rx_ring=auto');
+  t.same(parseAfPacketOptions({ rx_ring: '0' }), { rxRing: 0 }, 'rx_ring=0: never a ring');
+  t.throws(() => parseAfPacketOptions({ rx_ring: 'big' }), RangeError);
+  t.equal(defaultRxRing({}), undefined, 'no TSVS_RX_RING: auto');
+  t.equal(defaultRxRing({ TSVS_RX_RING: 'auto' }), undefined);
+  t.equal(defaultRxRing({ TSVS_RX_RING: '0' }), 0, 'TSVS_RX_RING=0: recvmmsg only');
+  t.equal(defaultRxRing({ TSVS_RX_RING: '1024' }), 1024);
   t.ok(slotSizeFor(1500) >= 1500 + 14 + 8 + 4 && slotSizeFor(1500) % 64 === 0);
   t.ok(slotSizeFor(9000) >= 9000 + 26);
   const saved = process.env.TSVS_NATIVE_ADDON;
