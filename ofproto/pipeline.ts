@@ -63,6 +63,7 @@ import {
   overlaps,
   visibleAt,
   type ClsRule,
+  type PrefixField,
 } from './classifier.js';
 import { matchToMasked } from './match.js';
 import type { Ofconn } from './ofconn.js';
@@ -329,6 +330,20 @@ export class OpenFlowPipeline implements OfPipeline {
   /** The published version (advances by one per committed transaction; for tests). */
   get publishedVersion(): number {
     return this.version;
+  }
+
+  /**
+   * Sets the prefix-trie fields of table `tableId` (OVS's Flow_Table `prefixes`, already
+   * validated: at most 3, no repeats; `[]` for none). Returns true when they changed (the caller
+   * then revalidates megaflows); false for an unknown table or the same fields.
+   */
+  setTablePrefixes(tableId: number, fields: readonly PrefixField[]): boolean {
+    const t = this.tables[tableId];
+    if (!t) return false;
+    const cur = t.cls.prefixes;
+    if (cur.length === fields.length && cur.every((f, i) => f === fields[i])) return false;
+    t.cls.setPrefixes(fields);
+    return true;
   }
 
   /** Number of rules in all tables. */

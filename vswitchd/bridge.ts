@@ -30,7 +30,8 @@ import {
   parseBusyPollUs,
   type ControllerConfig,
 } from '../ofproto/connmgr.js';
-import { Ofproto, type PortCounters } from '../ofproto/ofproto.js';
+import { DEFAULT_PREFIXES, MAX_PREFIXES, type PrefixField } from '../ofproto/classifier.js';
+import { N_TABLES, Ofproto, type PortCounters } from '../ofproto/ofproto.js';
 import type { PortVlan, VlanMode } from '../ofproto/normal.js';
 import { UpcallRouter } from '../ofproto/upcall.js';
 import { DEFAULT_PIN_RATE } from '../ofproto/pinsched.js';
@@ -108,6 +109,44 @@ function smap(row: Row, col: string): Record<string, string> {
   return out;
 }
 
+/** Flow_Table `prefixes` names our classifier keeps tries for (OVS's names and aliases). */
+const PREFIX_NAMES: Readonly<Record<string, PrefixField>> = {
+  nw_src: 'nw_src',
+  ip_src: 'nw_src',
+  nw_dst: 'nw_dst',
+  ip_dst: 'nw_dst',
+  ipv6_src: 'ipv6_src',
+  ipv6_dst: 'ipv6_dst',
+};
+
+/**
+ * A Flow_Table row's `prefixes` as OVS reads them: "none" disables the tries; unknown or
+ * unsupported names (tun_src/tun_dst included: no tries for them here) and names beyond the
+ * third are ignored with a warning; repeats count once; no usable name means OVS's default.
+ */
+export function flowTablePrefixes(
+  bridge: string,
+  table: number,
+  names: readonly string[],
+): PrefixField[] {
+  const out: PrefixField[] = [];
+  for (const name of names) {
+    if (name === 'none') return [];
+    const f = Object.hasOwn(PREFIX_NAMES, name) ? PREFIX_NAMES[name] : undefined;
+    if (f === undefined) {
+      log.warn({ bridge, table, field: name }, "'prefixes' with an unsupported field, ignored");
+      continue;
+    }
+    if (out.includes(f)) continue;
+    if (out.length >= MAX_PREFIXES) {
+      log.warn({ bridge, table, field: name }, "'prefixes' with too many fields, field not used");
+      continue;
+    }
+    out.push(f);
+  }
+  return out.length > 0 ? out : [...DEFAULT_PREFIXES];
+}
+
 function mapJson(m: Record<string, string>): Json {
   return [
     'map',
@@ -165,6 +204,8 @@ interface RunningBridge {
   xlate?: Xlate;
   ifaces: Map<string, RunningIface>;
   controllersKey: string;
+  /** Per table id: the Flow_Table `prefixes` last applied (joined), to skip unchanged ones. */
+  prefixesKey?: string[];
   stopMacWatch?: () => void;
   /** Control protocols of this bridge (BFD, STP...), by module name; present with a datapath. */
   protocols: Map<string, BridgeProtocol>;
@@ -463,6 +504,7 @@ export class BridgeReconciler {
         }
       }
       rb.ofproto.datapathId = dpid;
+      this.reconcileFlowTables(rb, brow);
       const protocols = (brow.data.protocols?.keys ?? []).filter(
         (k): k is string => typeof k === 'string',
       );
@@ -768,6 +810,35 @@ export class BridgeReconciler {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Bridge.flow_tables → Flow_Table rows: each table's `prefixes` go to its classifier (OVS's
+   * bridge_configure_tables); tables without a row get OVS's default prefixes.
+   */
+  private reconcileFlowTables(rb: RunningBridge, brow: Row): void {
+    const db = this.opts.db;
+    const d = brow.data.flow_tables;
+    const rows = new Map<number, Row>();
+    d?.keys.forEach((k: Atom, i) => {
+      const u = d.values?.[i];
+      const id = typeof k === 'bigint' ? Number(k) : k;
+      const row = typeof u === 'string' ? db.getRow('Flow_Table', u) : undefined;
+      if (typeof id === 'number' && row) rows.set(id, row);
+    });
+    let changed = false;
+    for (let id = 0; id < N_TABLES; id++) {
+      const row = rows.get(id);
+      const names = (row?.data.prefixes?.keys ?? []).filter(
+        (k): k is string => typeof k === 'string',
+      );
+      const key = names.join(',');
+      if (rb.prefixesKey?.[id] === key) continue;
+      (rb.prefixesKey ??= [])[id] = key;
+      if (rb.ofproto.tables.setTablePrefixes(id, flowTablePrefixes(rb.name, id, names)))
+        changed = true;
+    }
+    if (changed) this.router?.invalidate();
   }
 
   private async reconcileControllers(rb: RunningBridge, brow: Row): Promise<void> {

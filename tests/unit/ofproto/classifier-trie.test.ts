@@ -137,6 +137,88 @@ for (const bits of [32, 128]) {
   });
 }
 
+for (const bits of [32, 128]) {
+  t.test(`${bits}-bit trie: queued inserts interleaved with lookups and removes`, (t) => {
+    // Inserts are queued until the next read (PrefixTrie.flush): every read must see all of
+    // them, whatever the mix of operations in between.
+    const words = bits / 32;
+    const op = fc.oneof(
+      fc.tuple(fc.constant('add' as const), arbValue(words), fc.integer({ min: 1, max: bits })),
+      fc.tuple(fc.constant('del' as const), fc.nat(), fc.constant(0)),
+      fc.tuple(fc.constant('look' as const), arbValue(words), fc.constant(0)),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const trie = new PrefixTrie(bits);
+        const keyOf = (v: readonly number[]) => Uint32Array.from([9, ...v, 9]);
+        const stored: [number[], number][] = [];
+        let gen = 1;
+        for (const o of ops) {
+          if (o[0] === 'add') {
+            trie.insert(keyOf(o[1]), 1, o[2]);
+            stored.push([prefixOf(o[1], o[2]), o[2]]);
+          } else if (o[0] === 'del') {
+            if (stored.length === 0) {
+              if (trie.remove(keyOf(new Array<number>(words).fill(0)), 1, bits)) return false;
+              continue;
+            }
+            const [v, len] = stored.splice(o[1] % stored.length, 1)[0]!;
+            if (!trie.remove(keyOf(v), 1, len)) return false;
+          } else {
+            gen++;
+            const maskbits = trie.lookup(keyOf(o[1]), 1, gen);
+            const m = model(stored, o[1], bits);
+            if (maskbits !== m.maskbits) return false;
+            for (let l = 1; l <= bits; l++)
+              if (trie.matched(l, gen) !== m.plens.includes(l)) return false;
+          }
+          if (trie.size !== stored.length) return false;
+        }
+        return stored.length > 0 || trie.nodeCount === 0;
+      }),
+      { seed: 777, numRuns: bits === 32 ? 600 : 300 },
+    );
+    t.pass('random operation sequences');
+    t.end();
+  });
+}
+
+t.test('trie: a bulk of queued inserts, then removes before any lookup', (t) => {
+  const trie = new PrefixTrie(32);
+  const key = new Uint32Array(1);
+  for (let i = 0; i < 5000; i++) {
+    key[0] = (0x0a000000 + i * 7) >>> 0;
+    trie.insert(key, 0, 32);
+  }
+  key[0] = 0x0a000000;
+  trie.insert(key, 0, 8);
+  t.equal(trie.size, 5001, 'size counts queued prefixes');
+  let removed = 0;
+  for (let i = 0; i < 5000; i += 2) {
+    key[0] = (0x0a000000 + i * 7) >>> 0;
+    if (trie.remove(key, 0, 32)) removed++;
+  }
+  t.equal(removed, 2500, 'every queued /32 can be removed');
+  t.equal(trie.size, 2501);
+  key[0] = (0x0a000000 + 7) >>> 0;
+  t.equal(trie.lookup(key, 0, 5), 32, 'a stored /32: the whole field');
+  t.ok(trie.matched(32, 5) && trie.matched(8, 5), 'both lengths match');
+  key[0] = 0x0a000000;
+  // 10.0.0.0 vs the nearest stored /32, 10.0.0.7: they agree on 29 bits, so 30 are consulted.
+  t.equal(trie.lookup(key, 0, 6), 30, 'the walk goes down towards the /32s still stored');
+  t.notOk(trie.matched(32, 6), 'removed /32 no longer matches');
+  t.ok(trie.matched(8, 6), 'the /8 still does');
+  for (let i = 1; i < 5000; i += 2) {
+    key[0] = (0x0a000000 + i * 7) >>> 0;
+    trie.remove(key, 0, 32);
+  }
+  key[0] = 0x0a000000;
+  t.ok(trie.remove(key, 0, 8));
+  t.equal(trie.size, 0);
+  t.equal(trie.nodeCount, 0, 'every node freed');
+  t.end();
+});
+
 t.test('trie: removing what is not there, bad lengths, examples', (t) => {
   const trie = new PrefixTrie(32);
   t.throws(() => new PrefixTrie(48), RangeError);
