@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { peerPath } from '../helpers/peers.js';
+import { runTool } from '../helpers/tools.js';
 
 /** One namespace with veth pairs. */
 export interface VethLab {
@@ -160,4 +161,38 @@ export function makeVethLab(opts: VethLabOptions = {}): VethLab {
 /** Reads `/sys/class/net/<dev>/statistics/<name>` inside the lab's namespace. */
 export function ifStat(lab: VethLab, dev: string, name: string): number {
   return Number(lab.exec('cat', `/sys/class/net/${dev}/statistics/${name}`).trim());
+}
+
+/**
+ * Makes network namespace `ns` (IPv6 off) holding the veth pairs `pairs` (both ends up), removed
+ * in `t`'s teardown (and first, if a crashed run left it). Fails `t` and returns false when an
+ * `ip` command fails.
+ */
+export async function vethNamespace(
+  t: { teardown(fn: () => Promise<void>): void; fail(msg: string): void },
+  ns: string,
+  pairs: readonly (readonly [string, string])[],
+): Promise<boolean> {
+  const ip = (...a: string[]) => runTool('ip', a, { timeoutMs: 20_000 });
+  await ip('netns', 'del', ns);
+  t.teardown(async () => {
+    await ip('netns', 'del', ns);
+  });
+  const cmds: string[][] = [
+    ['netns', 'add', ns],
+    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'],
+    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1'],
+  ];
+  for (const [a, b] of pairs)
+    cmds.push(['-n', ns, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+  for (const [a, b] of pairs)
+    cmds.push(['-n', ns, 'link', 'set', a, 'up'], ['-n', ns, 'link', 'set', b, 'up']);
+  for (const cmd of cmds) {
+    const r = await ip(...cmd);
+    if (r.code !== 0) {
+      t.fail(`ip ${cmd.join(' ')}: ${r.stderr}`);
+      return false;
+    }
+  }
+  return true;
 }

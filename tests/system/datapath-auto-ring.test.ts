@@ -16,7 +16,7 @@ import { allCounters } from '../../lib/counters.js';
 import { FLOW_KEY_WORDS } from '../../lib/packet/flow-key.js';
 import { sleep } from '../helpers/net.js';
 import { inCI, requirePeer } from '../helpers/peers.js';
-import { runTool } from '../helpers/tools.js';
+import { vethNamespace } from './afpacket-netns.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
 
@@ -43,28 +43,11 @@ t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', asy
     return;
   }
   const ns = `tsvsar${process.pid % 10000}`;
-  const ip = (...a: string[]) => runTool('ip', a, { timeoutMs: 20_000 });
-  await ip('netns', 'del', ns);
-  t.teardown(async () => {
-    await ip('netns', 'del', ns);
-  });
-  for (const cmd of [
-    ['netns', 'add', ns],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1'],
-    ['-n', ns, 'link', 'add', 'arA0', 'type', 'veth', 'peer', 'name', 'arA1'],
-    ['-n', ns, 'link', 'add', 'arB0', 'type', 'veth', 'peer', 'name', 'arB1'],
-    ['-n', ns, 'link', 'set', 'arA0', 'up'],
-    ['-n', ns, 'link', 'set', 'arA1', 'up'],
-    ['-n', ns, 'link', 'set', 'arB0', 'up'],
-    ['-n', ns, 'link', 'set', 'arB1', 'up'],
-  ]) {
-    const r = await ip(...cmd);
-    if (r.code !== 0) {
-      t.fail(`ip ${cmd.join(' ')}: ${r.stderr}`);
-      return;
-    }
-  }
+  const pairs = [
+    ['arA0', 'arA1'],
+    ['arB0', 'arB1'],
+  ] as const;
+  if (!(await vethNamespace(t, ns, pairs))) return;
   const pa = new AfPacketNetdev('arA1', { netns: ns, autoRing: true });
   const pb = new AfPacketNetdev('arB1', { netns: ns, autoRing: true });
   const src = new AfPacketNetdev('arA0', { netns: ns });

@@ -37,10 +37,9 @@ import { makeTempDir, tsvsCommand } from '../helpers/daemon.js';
 import { sleep } from '../helpers/net.js';
 import { inCI, requirePeer } from '../helpers/peers.js';
 import { runTool, type ToolResult } from '../helpers/tools.js';
+import { vethNamespace } from './afpacket-netns.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
-
-const ip = (...a: string[]): Promise<ToolResult> => runTool('ip', a, { timeoutMs: 20_000 });
 
 /** True when the addon loads; otherwise records why (a failure in CI, a skip elsewhere). */
 function addon(t: Test): boolean {
@@ -77,24 +76,7 @@ function cov(name: string): number {
 t.test('DpifNetdev with a worker: TAP ports owned, forwarded, handed over', async (t) => {
   if (!requirePeer(t, 'ip') || !addon(t)) return;
   const ns = `tsvst5w${process.pid % 10000}`;
-  await ip('netns', 'del', ns);
-  t.teardown(async () => {
-    await ip('netns', 'del', ns);
-  });
-  for (const cmd of [
-    ['netns', 'add', ns],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1'],
-    ['-n', ns, 'link', 'add', 'tsvst5v0', 'type', 'veth', 'peer', 'name', 'tsvst5v1'],
-    ['-n', ns, 'link', 'set', 'tsvst5v0', 'up'],
-    ['-n', ns, 'link', 'set', 'tsvst5v1', 'up'],
-  ]) {
-    const r = await ip(...cmd);
-    if (r.code !== 0) {
-      t.fail(`ip ${cmd.join(' ')}: ${r.stderr}`);
-      return;
-    }
-  }
+  if (!(await vethNamespace(t, ns, [['tsvst5v0', 'tsvst5v1']]))) return;
   const path = `/var/run/netns/${ns}`;
   // The datapath's ports: the veth end (1) and a TAP device (2); the test's ends: the veth's
   // peer and an AF_PACKET socket on the TAP interface (frames the datapath writes to the TAP

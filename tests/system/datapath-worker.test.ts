@@ -26,6 +26,7 @@ import { FLOW_KEY_WORDS, W } from '../../lib/packet/flow-key.js';
 import { sleep } from '../helpers/net.js';
 import { inCI, requirePeer } from '../helpers/peers.js';
 import { runTool } from '../helpers/tools.js';
+import { vethNamespace } from './afpacket-netns.js';
 import { dpPorts, flowPackets, iperf, pingUntil, startLab, type DpLab } from './datapath-lab.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
@@ -251,29 +252,11 @@ async function workerCase(t: Test, ring: number): Promise<void> {
     return;
   }
   const ns = `h5w${ring > 0 ? 'r' : ''}${process.pid % 10000}`;
-  const ip = (...a: string[]): Promise<{ code: number | null; stderr: string }> =>
-    runTool('ip', a, { timeoutMs: 20_000 });
-  await ip('netns', 'del', ns);
-  t.teardown(async () => {
-    await ip('netns', 'del', ns);
-  });
-  for (const cmd of [
-    ['netns', 'add', ns],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'],
-    ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1'],
-    ['-n', ns, 'link', 'add', 'h5a0', 'type', 'veth', 'peer', 'name', 'h5a1'],
-    ['-n', ns, 'link', 'add', 'h5b0', 'type', 'veth', 'peer', 'name', 'h5b1'],
-    ['-n', ns, 'link', 'set', 'h5a0', 'up'],
-    ['-n', ns, 'link', 'set', 'h5a1', 'up'],
-    ['-n', ns, 'link', 'set', 'h5b0', 'up'],
-    ['-n', ns, 'link', 'set', 'h5b1', 'up'],
-  ]) {
-    const r = await ip(...cmd);
-    if (r.code !== 0) {
-      t.fail(`ip ${cmd.join(' ')}: ${r.stderr}`);
-      return;
-    }
-  }
+  const pairs = [
+    ['h5a0', 'h5a1'],
+    ['h5b0', 'h5b1'],
+  ] as const;
+  if (!(await vethNamespace(t, ns, pairs))) return;
   const opts = { netns: ns };
   // The datapath's ports (h5a1 in, h5b1 out) and the test's ends (h5a0 sends, h5b0 receives).
   const pa = new AfPacketNetdev('h5a1', { ...opts, rxRing: ring });
