@@ -591,7 +591,7 @@ export class DpifNetdev implements Dpif {
 
   /**
    * Moves port `p` to an rx ring: takes its receive back from the worker, sets the ring up,
-   * runs what the socket had queued (and what the ring got meanwhile) here, then hands the port
+   * runs what the socket had queued before the ring here, then hands the port
    * out again (to the worker, which maps the ring, or to this thread's readiness).
    */
   private giveRing(p: Port, nd: AfPacketNetdev): void {
@@ -610,9 +610,14 @@ export class DpifNetdev implements Dpif {
           { port: p.port, netdev: nd.name, frames },
           'busy port: receiving through an rx ring',
         );
+        // Only what the socket queued before the ring (a finite amount): frames that keep
+        // coming into the ring are the next reader's, or this loop might never end.
         const b = this.rxBatch;
-        for (let n = nd.recvBatch(b, MAX_BURST); n > 0; n = nd.recvBatch(b, MAX_BURST))
+        while (nd.queuedBeforeRing) {
+          const n = nd.recvBatch(b, MAX_BURST);
+          if (n === 0) break;
           this.input(p.port, b);
+        }
       }
     } catch (e) {
       log.warn({ port: p.port, err: (e as Error).message }, 'no rx ring for a busy port');

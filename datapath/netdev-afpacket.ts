@@ -352,6 +352,11 @@ export class AfPacketNetdev implements Netdev {
     return true;
   }
 
+  /** True after {@link enableRing} until recvBatch has read what the socket queued before it. */
+  get queuedBeforeRing(): boolean {
+    return this.drainBuf !== undefined;
+  }
+
   /** The frame size {@link enableRing} would use now. */
   ringFrameSize(): number {
     return ringFrameSizeFor(this.sock.getMtu());
