@@ -12,13 +12,14 @@ import { FakeClock } from '../../lib/clock.js';
 import { parseFlow } from '../../lib/packet/format.js';
 import type { FlowKey } from '../../lib/packet/flow-key.js';
 import type { Action } from '../../openflow/actions.js';
-import { OFPG, OFPP, OFPPS, OFP_NO_BUFFER } from '../../openflow/constants.js';
+import { OFPP, OFPPS } from '../../openflow/constants.js';
 import type { Instruction } from '../../openflow/instructions.js';
 import type { Match } from '../../openflow/oxm.js';
 import type { Ofconn } from '../../ofproto/ofconn.js';
 import { Ofproto } from '../../ofproto/ofproto.js';
 import { Xlate } from '../../ofproto/xlate.js';
 import { formatResult, isMain, results, type MicroResult } from './common.js';
+import { addFlowMod } from '../../tests/helpers/flow-mod.js';
 
 const conn = {} as Ofconn;
 const out = (port: number): Action => ({ type: 'OUTPUT', port, maxLen: 0 });
@@ -63,23 +64,7 @@ export function bridge(): {
   ): void => {
     sw.tables.handleMessage(
       conn,
-      {
-        type: 'FLOW_MOD',
-        xid: 0,
-        cookie: 0n,
-        cookieMask: 0n,
-        tableId,
-        command: 0,
-        idleTimeout: 0,
-        hardTimeout: 0,
-        priority,
-        bufferId: OFP_NO_BUFFER,
-        outPort: OFPP.ANY,
-        outGroup: OFPG.ANY,
-        flags: 0,
-        match,
-        instructions,
-      },
+      addFlowMod(tableId, priority, match, instructions),
       new Uint8Array(),
     );
   };

@@ -3,7 +3,7 @@ import { FakeClock } from '../../../lib/clock.js';
 import { buildFrame } from '../../../lib/packet/build.js';
 import { parseFlow } from '../../../lib/packet/format.js';
 import type { Action } from '../../../openflow/actions.js';
-import { OFPG, OFPP, OFPPS, OFP_NO_BUFFER } from '../../../openflow/constants.js';
+import { OFPP, OFPPS } from '../../../openflow/constants.js';
 import type { Instruction } from '../../../openflow/instructions.js';
 import type { Match } from '../../../openflow/oxm.js';
 import {
@@ -15,6 +15,7 @@ import type { Ofconn } from '../../../ofproto/ofconn.js';
 import { Ofproto } from '../../../ofproto/ofproto.js';
 import { formatOfAction, traceFlow } from '../../../ofproto/trace.js';
 import { Xlate } from '../../../ofproto/xlate.js';
+import { addFlowMod } from '../../helpers/flow-mod.js';
 
 function setup() {
   const clock = new FakeClock();
@@ -52,23 +53,7 @@ function setup() {
   ): void =>
     sw.tables.handleMessage(
       {} as Ofconn,
-      {
-        type: 'FLOW_MOD',
-        xid: 0,
-        cookie,
-        cookieMask: 0n,
-        tableId,
-        command: 0,
-        idleTimeout: 0,
-        hardTimeout: 0,
-        priority,
-        bufferId: OFP_NO_BUFFER,
-        outPort: OFPP.ANY,
-        outGroup: OFPG.ANY,
-        flags: 0,
-        match,
-        instructions,
-      },
+      addFlowMod(tableId, priority, match, instructions, cookie),
       new Uint8Array(),
     );
   const cmds = new Map<string, CommandSpec>();

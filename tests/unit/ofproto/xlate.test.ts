@@ -37,6 +37,7 @@ import {
   datapathMask,
   type FailMode,
 } from '../../../ofproto/xlate.js';
+import { addFlowMod } from '../../helpers/flow-mod.js';
 
 const conn = {} as Ofconn;
 
@@ -75,23 +76,7 @@ function bridge(opts: { failMode?: FailMode; clock?: FakeClock } = {}) {
   ): void => {
     sw.tables.handleMessage(
       conn,
-      {
-        type: 'FLOW_MOD',
-        xid: 0,
-        cookie,
-        cookieMask: 0n,
-        tableId,
-        command: 0,
-        idleTimeout: 0,
-        hardTimeout: 0,
-        priority,
-        bufferId: OFP_NO_BUFFER,
-        outPort: OFPP.ANY,
-        outGroup: OFPG.ANY,
-        flags: 0,
-        match,
-        instructions,
-      },
+      addFlowMod(tableId, priority, match, instructions, cookie),
       new Uint8Array(),
     );
   };

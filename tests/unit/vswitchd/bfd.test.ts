@@ -36,6 +36,7 @@ import {
 import type { BfdBridgeProtocol } from '../../../vswitchd/bfd.js';
 import { bfdModule, registerBfdCommands } from '../../../vswitchd/bfd.js';
 import { BridgeReconciler } from '../../../vswitchd/bridge.js';
+import { addFlowMod } from '../../helpers/flow-mod.js';
 
 let seq = 0;
 
@@ -318,23 +319,12 @@ t.test(
     );
     tables.handleMessage(
       conn,
-      {
-        type: 'FLOW_MOD',
-        xid: 0,
-        cookie: 0n,
-        cookieMask: 0n,
-        tableId: 0,
-        command: 0,
-        idleTimeout: 0,
-        hardTimeout: 0,
-        priority: 10,
-        bufferId: 0xffffffff,
-        outPort: OFPP.ANY,
-        outGroup: OFPG.ANY,
-        flags: 0,
-        match: [{ field: 'in_port', value: s.port(s.a2).ofport }],
-        instructions: [{ type: 'APPLY_ACTIONS', actions: [{ type: 'GROUP', groupId: 1 }] }],
-      },
+      addFlowMod(
+        0,
+        10,
+        [{ field: 'in_port', value: s.port(s.a2).ofport }],
+        [{ type: 'APPLY_ACTIONS', actions: [{ type: 'GROUP', groupId: 1 }] }],
+      ),
       new Uint8Array(),
     );
     const xlate = s.rec.xlateOf(s.br0Name)!;

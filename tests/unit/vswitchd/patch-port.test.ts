@@ -21,7 +21,7 @@ import { parseFlow } from '../../../lib/packet/format.js';
 import { DpifNetdev } from '../../../datapath/dpif-netdev.js';
 import { findDummy } from '../../../datapath/netdev-dummy.js';
 import type { Action } from '../../../openflow/actions.js';
-import { OFPG, OFPGT, OFPP, OFP_NO_BUFFER } from '../../../openflow/constants.js';
+import { OFPG, OFPGT, OFPP } from '../../../openflow/constants.js';
 import type { Match } from '../../../openflow/oxm.js';
 import type { Ofconn } from '../../../ofproto/ofconn.js';
 import type { Ofproto, PacketInInfo } from '../../../ofproto/ofproto.js';
@@ -30,6 +30,7 @@ import { Database } from '../../../ovsdb/database.js';
 import { vswitchDbSchema } from '../../../ovsdb/schema.js';
 import type { Row } from '../../../ovsdb/types.js';
 import { BridgeReconciler } from '../../../vswitchd/bridge.js';
+import { addFlowMod } from '../../helpers/flow-mod.js';
 
 let seq = 0;
 const conn = {} as Ofconn;
@@ -133,23 +134,7 @@ async function setup(t: Test) {
 function addFlow(sw: Ofproto, match: Match, actions: Action[], priority = 32768): void {
   sw.tables.handleMessage(
     conn,
-    {
-      type: 'FLOW_MOD',
-      xid: 0,
-      cookie: 0n,
-      cookieMask: 0n,
-      tableId: 0,
-      command: 0,
-      idleTimeout: 0,
-      hardTimeout: 0,
-      priority,
-      bufferId: OFP_NO_BUFFER,
-      outPort: OFPP.ANY,
-      outGroup: OFPG.ANY,
-      flags: 0,
-      match,
-      instructions: [{ type: 'APPLY_ACTIONS', actions }],
-    },
+    addFlowMod(0, priority, match, [{ type: 'APPLY_ACTIONS', actions }]),
     new Uint8Array(),
   );
 }
