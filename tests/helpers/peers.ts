@@ -8,6 +8,7 @@
 import { accessSync, constants } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { delimiter, join } from 'node:path';
+import { loadNative } from '../../datapath/native.js';
 
 /** Debian's Python, which has python3-os-ken etc. (the `python3` on PATH may be another one). */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
@@ -114,4 +115,19 @@ export function requirePeer(t: PeerTest, ...tools: string[]): boolean {
   if (inCI()) t.fail(`${reason} — CI must install it (see .ci/run)`);
   else t.plan(0, `skip: ${reason}`);
   return false;
+}
+
+/**
+ * Checks that the native addon loads (`npm install` builds it), as {@link requirePeer} checks a
+ * tool: under `CI=true` a failure, elsewhere a skip; returns false and the caller must return.
+ */
+export function requireNative(t: PeerTest): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch (e) {
+    if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
+    else t.plan(0, 'skip: native addon not built (npx node-gyp rebuild --directory=native)');
+    return false;
+  }
 }

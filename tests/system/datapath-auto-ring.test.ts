@@ -9,13 +9,12 @@
 import t from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
 import { AUTO_RING_PPS, DpifNetdev } from '../../datapath/dpif-netdev.js';
-import { loadNative } from '../../datapath/native.js';
 import { AfPacketNetdev } from '../../datapath/netdev-afpacket.js';
 import { newFrameBatch } from '../../datapath/netdev.js';
 import { allCounters } from '../../lib/counters.js';
 import { FLOW_KEY_WORDS } from '../../lib/packet/flow-key.js';
 import { sleep } from '../helpers/net.js';
-import { inCI, requirePeer } from '../helpers/peers.js';
+import { requireNative, requirePeer } from '../helpers/peers.js';
 import { vethNamespace } from './afpacket-netns.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
@@ -35,13 +34,7 @@ const autoRings = (): number =>
 
 t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', async (t) => {
   if (!requirePeer(t, 'ip')) return;
-  try {
-    loadNative();
-  } catch (e) {
-    if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
-    else t.plan(0, 'skip: native addon not built (npm run build:native)');
-    return;
-  }
+  if (!requireNative(t)) return;
   const ns = `tsvsar${process.pid % 10000}`;
   const pairs = [
     ['arA0', 'arA1'],

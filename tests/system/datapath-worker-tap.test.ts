@@ -22,10 +22,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
 import { DpifNetdev } from '../../datapath/dpif-netdev.js';
-import { loadNative } from '../../datapath/native.js';
 import { AfPacketNetdev } from '../../datapath/netdev-afpacket.js';
 import { TapNetdev } from '../../datapath/netdev-tap.js';
 import { newFrameBatch, type Netdev } from '../../datapath/netdev.js';
@@ -35,23 +34,11 @@ import { packageRoot } from '../../vswitchd/paths.js';
 import { waitForAppctl } from '../helpers/appctl-client.js';
 import { makeTempDir, tsvsCommand } from '../helpers/daemon.js';
 import { sleep } from '../helpers/net.js';
-import { inCI, requirePeer } from '../helpers/peers.js';
+import { requireNative, requirePeer } from '../helpers/peers.js';
 import { runTool, type ToolResult } from '../helpers/tools.js';
 import { vethNamespace } from './afpacket-netns.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
-
-/** True when the addon loads; otherwise records why (a failure in CI, a skip elsewhere). */
-function addon(t: Test): boolean {
-  try {
-    loadNative();
-    return true;
-  } catch (e) {
-    if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
-    else t.plan(0, 'skip: native addon not built (npm run build:native)');
-    return false;
-  }
-}
 
 /** A 60-byte UDP frame with `seq` in the payload, from MAC ..:0a to ..:0b (or back: `rev`). */
 function udpFrame(seq: number, rev: boolean): Uint8Array {
@@ -74,7 +61,7 @@ function cov(name: string): number {
 }
 
 t.test('DpifNetdev with a worker: TAP ports owned, forwarded, handed over', async (t) => {
-  if (!requirePeer(t, 'ip') || !addon(t)) return;
+  if (!requirePeer(t, 'ip') || !requireNative(t)) return;
   const ns = `tsvst5w${process.pid % 10000}`;
   if (!(await vethNamespace(t, ns, [['tsvst5v0', 'tsvst5v1']]))) return;
   const path = `/var/run/netns/${ns}`;
@@ -263,7 +250,8 @@ function covTotal(out: string, name: string): number {
 }
 
 t.test('daemon: a host pings internal ports read and written by the worker', async (t) => {
-  if (!requirePeer(t, 'ip', 'ping', 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl') || !addon(t)) return;
+  if (!requirePeer(t, 'ip', 'ping', 'ovs-vsctl', 'ovs-ofctl', 'ovs-appctl') || !requireNative(t))
+    return;
   const tag = `tsvst5${process.pid % 10000}`;
   const swNs = `${tag}sw`;
   const hNs = `${tag}h`;

@@ -19,12 +19,11 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
 import { DpifNetdev } from '../../datapath/dpif-netdev.js';
-import { loadNative } from '../../datapath/native.js';
 import { AfPacketNetdev } from '../../datapath/netdev-afpacket.js';
 import { newFrameBatch } from '../../datapath/netdev.js';
 import { FLOW_KEY_WORDS, W } from '../../lib/packet/flow-key.js';
 import { sleep } from '../helpers/net.js';
-import { inCI, requirePeer } from '../helpers/peers.js';
+import { requireNative, requirePeer } from '../helpers/peers.js';
 import { runTool } from '../helpers/tools.js';
 import { vethNamespace } from './afpacket-netns.js';
 import { dpPorts, flowPackets, iperf, pingUntil, startLab, type DpLab } from './datapath-lab.js';
@@ -244,13 +243,7 @@ for (const ring of [0, 256]) {
 
 async function workerCase(t: Test, ring: number): Promise<void> {
   if (!requirePeer(t, 'ip')) return;
-  try {
-    loadNative();
-  } catch (e) {
-    if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
-    else t.plan(0, 'skip: native addon not built (npm run build:native)');
-    return;
-  }
+  if (!requireNative(t)) return;
   const ns = `h5w${ring > 0 ? 'r' : ''}${process.pid % 10000}`;
   const pairs = [
     ['h5a0', 'h5a1'],
@@ -381,13 +374,7 @@ t.test(
   'the worker drops misses, counted as lost, once 4 MiB wait for a stalled main thread',
   async (t) => {
     if (!requirePeer(t, 'ip')) return;
-    try {
-      loadNative();
-    } catch (e) {
-      if (inCI()) t.fail(`native addon not built: ${(e as Error).message}`);
-      else t.plan(0, 'skip: native addon not built (npm run build:native)');
-      return;
-    }
+    if (!requireNative(t)) return;
     const ns = `h5wb${process.pid % 10000}`;
     const ip = (...a: string[]): Promise<{ code: number | null; stderr: string }> =>
       runTool('ip', a, { timeoutMs: 20_000 });
