@@ -409,6 +409,13 @@ function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
   recomputeRunnable();
 }
 
+/** Tells main where `p`'s ring reading stopped (before the acknowledgement that follows). */
+function sendRingPosition(p: WPort): void {
+  const nd = p.netdev;
+  const position = nd instanceof AfPacketNetdev ? nd.ringPosition() : undefined;
+  if (position !== undefined) send({ t: 'ring-position', port: p.port, position });
+}
+
 function dropPort(p: WPort): void {
   flushPort(p);
   reportPort(p, portStats);
@@ -431,7 +438,10 @@ function handle(m: ToWorker): void {
       return;
     case 'port-del': {
       const p = ports.get(m.port);
-      if (p !== undefined) dropPort(p);
+      if (p !== undefined) {
+        sendRingPosition(p);
+        dropPort(p);
+      }
       reportStats(true);
       acknowledge(m.seq);
       return;
@@ -461,6 +471,7 @@ function handle(m: ToWorker): void {
     case 'stop':
       flushOutputs();
       reportStats(true);
+      for (const p of portList) sendRingPosition(p);
       running = false;
       acknowledge(m.seq);
       return;

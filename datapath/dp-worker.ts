@@ -105,8 +105,11 @@ export type WorkerPortDev =
       readonly fd: number;
       readonly rxBatch: number;
       readonly csum: boolean;
-      /** The owner's rx ring, mapped and read by the worker (absent: recvmmsg). */
-      readonly ring?: RingGeometry;
+      /**
+       * The owner's rx ring, mapped and read by the worker from `position`, the frame the owner
+       * would have read next (absent: recvmmsg).
+       */
+      readonly ring?: RingGeometry & { readonly position: number };
     }
   | {
       /** A TAP device (datapath/netdev-tap.ts): its /dev/net/tun descriptor. */
@@ -231,6 +234,15 @@ export type FromWorker =
       readonly t: 'ready';
     }
   | {
+      /**
+       * The worker lets go of a port with an rx ring (port-del, stop): the frame it would have
+       * read next, where the owner goes on reading (sent before the acknowledgement).
+       */
+      readonly t: 'ring-position';
+      readonly port: number;
+      readonly position: number;
+    }
+  | {
       /** Something to log on the main thread. */
       readonly t: 'log';
       readonly level: 'info' | 'warn' | 'error';
@@ -337,6 +349,8 @@ export class DpWorker {
   private ready = false;
   private wakeClosed = false;
   private readonly ports = new Map<number, AdoptableNetdev>();
+  /** Ring read positions the worker reported when it let go of a port ('ring-position'). */
+  private readonly ringPositions = new Map<number, number>();
   private readonly flows = new Map<number, DpFlow>();
 
   private constructor(
@@ -507,7 +521,17 @@ export class DpWorker {
       this.kill();
     }
     this.drain();
+    // A reader that stayed behind (the caller keeps the socket) goes on where the worker was.
+    const nd = this.ports.get(port);
+    if (nd !== undefined) this.resume(port, nd);
     this.ports.delete(port);
+  }
+
+  /** Hands `nd`'s receive back to its owner at the worker's reported ring position, if any. */
+  private resume(port: number, nd: AdoptableNetdev): void {
+    const pos = this.ringPositions.get(port);
+    this.ringPositions.delete(port);
+    nd.resumeReceive(pos);
   }
 
   /** Mirrors an installed flow, or a flow whose actions changed. */
@@ -578,6 +602,9 @@ export class DpWorker {
       case 'ready':
         this.ready = true;
         this.host.workerReady();
+        return;
+      case 'ring-position':
+        this.ringPositions.set(m.port, m.position);
         return;
       case 'log': {
         const o = { port: m.port };
@@ -687,7 +714,7 @@ export class DpWorker {
     const ok = this.waitAck(seq);
     this.drain();
     this.dead = true;
-    for (const nd of this.ports.values()) nd.resumeReceive();
+    for (const [port, nd] of this.ports) this.resume(port, nd);
     this.ports.clear();
     this.events.close();
     this.control.close();

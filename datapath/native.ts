@@ -114,6 +114,17 @@ export interface PacketSocket {
   /** Gives the frames handed out by the last {@link ringRecv} back to the kernel now. */
   ringRelease(): void;
   /**
+   * The index of the frame the next {@link ringRecv} reads first (after the frames it handed
+   * out last): what another reader of this socket's ring passes to {@link ringSeek}.
+   */
+  ringPosition(): number;
+  /**
+   * Gives the frames handed out last back to the kernel and reads from frame `pos` on (a
+   * {@link ringPosition} of the previous reader), instead of searching as after
+   * {@link ringResync}. Throws a RangeError outside the ring.
+   */
+  ringSeek(pos: number): void;
+  /**
    * Hands up to `max` ready ring frames to JS as offsets into the ring, lengths and metadata
    * (as {@link recv}). Gives the previous call's frames back to the kernel first, so a frame
    * is valid until the next ringRecv or close. Returns the count (0 when none is ready).
@@ -231,7 +242,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

@@ -75,9 +75,10 @@ export interface AfPacketOptions {
   adoptFd?: number;
   /**
    * With {@link adoptFd}: the owner receives through a ring of this geometry, which this
-   * netdev maps and reads in its place (see {@link AfPacketNetdev.workerConfig}).
+   * netdev maps and reads in its place, from the owner's read position when given (see
+   * {@link AfPacketNetdev.workerConfig}).
    */
-  adoptRing?: RingGeometry;
+  adoptRing?: RingGeometry & { readonly position?: number };
 }
 
 /** The geometry of a TPACKET_V2 rx ring, as given to `setupRing`. */
@@ -99,8 +100,11 @@ export interface AfPacketWorkerConfig {
   readonly fd: number;
   /** Receive slots per batch. */
   readonly rxBatch: number;
-  /** The ring the owner receives through, to map and read instead (absent: recvmmsg). */
-  readonly ring?: RingGeometry;
+  /**
+   * The ring the owner receives through, to map and read instead (absent: recvmmsg), and the
+   * frame the owner would have read next, where the new reader starts.
+   */
+  readonly ring?: RingGeometry & { readonly position: number };
   /** Whether offloaded L4 checksums are completed on receive. */
   readonly completeChecksums: boolean;
 }
@@ -274,7 +278,9 @@ export class AfPacketNetdev implements Netdev {
     if (geom !== undefined) {
       try {
         this.ring = new Uint8Array(this.sock.setupRing(geom.frameSize, geom.frameCount));
-        this.ringGeom = geom;
+        this.ringGeom = { frameSize: geom.frameSize, frameCount: geom.frameCount };
+        const pos = opts.adoptRing?.position;
+        if (pos !== undefined) this.sock.ringSeek(pos);
       } catch (e) {
         this.sock.close();
         throw e;
@@ -435,16 +441,26 @@ export class AfPacketNetdev implements Netdev {
     };
     if (this.ringGeom === undefined) return base;
     this.sock.ringRelease();
-    return { ...base, ring: this.ringGeom };
+    return { ...base, ring: { ...this.ringGeom, position: this.sock.ringPosition() } };
+  }
+
+  /**
+   * With a ring: the frame the next recvBatch reads first (after those it handed out last),
+   * which another reader taking this socket over starts from; undefined without a ring.
+   */
+  ringPosition(): number | undefined {
+    return this.closed || this.ring === undefined ? undefined : this.sock.ringPosition();
   }
 
   /**
    * Takes receive back after another reader of this socket (a worker thread) stopped: with a
-   * ring, the read position is looked for again, since the other reader moved it on.
+   * ring, reading goes on from `position`, the other reader's {@link ringPosition} when it
+   * said it; without one (it died) the read position is looked for again.
    */
-  resumeReceive(): void {
+  resumeReceive(position?: number): void {
     if (this.closed || this.ring === undefined) return;
-    this.sock.ringResync();
+    if (position === undefined) this.sock.ringResync();
+    else this.sock.ringSeek(position);
   }
 
   private pullKernelDrops(): void {

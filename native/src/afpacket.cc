@@ -85,6 +85,8 @@ public:
             InstanceMethod<&PacketSocket::RingRecv>("ringRecv"),
             InstanceMethod<&PacketSocket::RingResync>("ringResync"),
             InstanceMethod<&PacketSocket::RingRelease>("ringRelease"),
+            InstanceMethod<&PacketSocket::RingPosition>("ringPosition"),
+            InstanceMethod<&PacketSocket::RingSeek>("ringSeek"),
             InstanceMethod<&PacketSocket::Close>("close"),
         });
   }
@@ -726,16 +728,39 @@ private:
     return info.Env().Undefined();
   }
 
-  // Finds the read position after another reader used the ring: the kernel fills frames in
-  // order, so the oldest ready frame is a ready one whose predecessor the kernel owns. With no
-  // ready frame the position is unknown and the search is repeated on the next call; with every
-  // frame ready (a full ring) any position is right but for the order of one lap. True when
-  // the position is known.
+  // ringPosition() -> index of the frame the next ringRecv reads first (after the frames
+  // handed out last), for handing the ring to another reader of the same socket.
+  Napi::Value RingPosition(const Napi::CallbackInfo &info) {
+    size_t pos = frameNr_ == 0 ? 0 : (head_ + held_) % frameNr_;
+    return Napi::Number::New(info.Env(), static_cast<double>(pos));
+  }
+
+  // ringSeek(pos): gives the frames handed out last back to the kernel and reads from frame
+  // `pos` on: the position the previous reader of the ring reported (ringPosition), which
+  // replaces the search of Resync.
+  Napi::Value RingSeek(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr) throw Napi::Error::New(env, "ringSeek: no ring (call setupRing)");
+    int64_t pos = info[0].As<Napi::Number>().Int64Value();
+    if (pos < 0 || pos >= static_cast<int64_t>(frameNr_))
+      throw Napi::RangeError::New(env, "ringSeek: position outside the ring");
+    ReleaseHeld();
+    head_ = static_cast<size_t>(pos);
+    resync_ = false;
+    return env.Undefined();
+  }
+
+  // Finds the read position when the previous reader did not say it (it died): the kernel
+  // fills frames in order, so the oldest ready frame is a ready one whose predecessor the
+  // kernel owns. With no ready frame the position is unknown and the search is repeated on the
+  // next call. With every frame ready (a full ring: the kernel waits for the frame it would
+  // fill next) the oldest is the one received first, by the timestamps the kernel writes.
+  // True when the position is known.
   bool Resync() {
     size_t n = frameNr_;
-    auto ready = [this](size_t i) {
-      auto *h = reinterpret_cast<struct tpacket2_hdr *>(RingFrame(i));
-      return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+    auto hdr = [this](size_t i) { return reinterpret_cast<struct tpacket2_hdr *>(RingFrame(i)); };
+    auto ready = [&hdr](size_t i) {
+      return (__atomic_load_n(&hdr(i)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
     };
     bool prev = ready(n - 1);
     bool any = prev;
@@ -750,7 +775,14 @@ private:
       prev = cur;
     }
     if (!any) return false;
-    head_ = 0;
+    size_t oldest = 0;
+    for (size_t i = 1; i < n; i++) {
+      const auto *a = hdr(i);
+      const auto *b = hdr(oldest);
+      if (a->tp_sec < b->tp_sec || (a->tp_sec == b->tp_sec && a->tp_nsec < b->tp_nsec))
+        oldest = i;
+    }
+    head_ = oldest;
     resync_ = false;
     return true;
   }
@@ -894,7 +926,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 6));
+  exports.Set("abiVersion", Napi::Number::New(env, 7));
   return exports;
 }
 
