@@ -5,6 +5,7 @@
  *
  *   node dist/bench/vs-ovs.js [--repeat N] [--quick] [--only mem,flowmod,ports,fwd,tcp,flowsetup,ovsdb]
  *                             [--peers DIR] [--out DIR] [--cleanup] [--prof DIR]
+ *                             [--switches tsvs|ovs|tsvs,ovs]   (not the ovsdb group)
  *   node dist/bench/vs-ovs.js --rerender bench/results/DATE.json   # rebuild .md/.svg of a run
  *
  * For every group, repeat and switch (the order flips every repeat) it starts the switch fresh —
@@ -360,6 +361,8 @@ interface Plan {
   pings: number;
   flowsetupArgs: string[];
   portsArgs: string[];
+  /** The switches to run (`--switches`; both by default; one alone gives no ratios). */
+  switches: SwitchName[];
 }
 
 function plan(o: Map<string, string>): Plan {
@@ -370,6 +373,9 @@ function plan(o: Map<string, string>): Plan {
   for (const g of only)
     if (!isGroup(g)) throw new Error(`unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
   const groups = GROUPS.filter((g) => only.includes(g));
+  const switches = (o.get('switches') ?? 'ovs,tsvs').split(',').filter(Boolean);
+  for (const sw of switches)
+    if (sw !== 'ovs' && sw !== 'tsvs') throw new Error(`unknown switch "${sw}" (ovs, tsvs)`);
   const rows: RowConfig = quick
     ? { flowSizes: [10000], memSize: 10000, ports: 50, overload: [50000], monitors: 50 }
     : FULL_ROWS;
@@ -385,6 +391,7 @@ function plan(o: Map<string, string>): Plan {
       ? ['--nports', '5000', '--trial-s', '2', '--bisect', '2', '--overload', '50000']
       : [],
     portsArgs: ['--counts', String(rows.ports)],
+    switches: switches as SwitchName[],
   };
 }
 
@@ -513,7 +520,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const steps =
-    p.groups.filter((g) => g !== 'ovsdb').length * p.repeat * 2 +
+    p.groups.filter((g) => g !== 'ovsdb').length * p.repeat * p.switches.length +
     (p.groups.includes('ovsdb') ? 1 : 0);
   let step = 0;
   const t0 = Date.now();
@@ -536,7 +543,9 @@ async function main(): Promise<void> {
       continue;
     }
     for (let r = 0; r < p.repeat; r++) {
-      const order: SwitchName[] = r % 2 === 0 ? ['ovs', 'tsvs'] : ['tsvs', 'ovs'];
+      const order = (r % 2 === 0 ? (['ovs', 'tsvs'] as const) : (['tsvs', 'ovs'] as const)).filter(
+        (sw) => p.switches.includes(sw),
+      );
       for (const sw of order) {
         progress(`${g} repeat ${r + 1}/${p.repeat}: ${sw}`);
         const tag = `${g}-r${r + 1}-${sw}`;
