@@ -369,6 +369,7 @@ function adopt(dev: Extract<ToWorker, { t: 'port-add' }>['dev']): AdoptableNetde
         rxBatch: dev.rxBatch,
         completeChecksums: dev.csum,
         ...(dev.ring === undefined ? {} : { adoptRing: dev.ring }),
+        ...(dev.tx === undefined ? {} : { adoptTx: dev.tx }),
       });
     case 'tap':
       return new TapNetdev(dev.name, dev.netns, undefined, { adoptFd: dev.fd });

@@ -37,7 +37,7 @@ import type { DpAction } from './actions.js';
 import type { DpFlow } from './dpcls.js';
 import type { NativeAddon } from './native.js';
 import { loadNative } from './native.js';
-import { AfPacketNetdev, type RingGeometry } from './netdev-afpacket.js';
+import { AfPacketNetdev, type RingGeometry, type TxRingHandover } from './netdev-afpacket.js';
 import { TapNetdev } from './netdev-tap.js';
 import type { FrameBatch, Netdev, NetdevStats } from './netdev.js';
 
@@ -110,6 +110,8 @@ export type WorkerPortDev =
        * would have read next (absent: recvmmsg).
        */
       readonly ring?: RingGeometry & { readonly position: number };
+      /** A transmit-only socket with a tx ring, made for this worker (absent: sendmmsg). */
+      readonly tx?: TxRingHandover;
     }
   | {
       /** A TAP device (datapath/netdev-tap.ts): its /dev/net/tun descriptor. */
@@ -324,6 +326,7 @@ function workerPortDev(netdev: AdoptableNetdev): WorkerPortDev | undefined {
     rxBatch: cfg.rxBatch,
     csum: cfg.completeChecksums,
     ...(cfg.ring === undefined ? {} : { ring: cfg.ring }),
+    ...(cfg.tx === undefined ? {} : { tx: cfg.tx }),
   };
 }
 

@@ -89,6 +89,8 @@ interface Port {
   offloaded: boolean;
   /** Frames received by the port at the last second's tick (for the automatic rx ring). */
   rxAtTick: number;
+  /** txPackets at the previous one-second tick (for tx_ring=auto). */
+  txAtTick: number;
 }
 
 /**
@@ -102,6 +104,11 @@ export const AUTO_RING_PPS = 10_000;
 export const AUTO_RING_FRAMES = 4096;
 /** Most memory an automatic rx ring takes (frames × frame size). */
 export const AUTO_RING_BYTES = 8 << 20;
+/**
+ * Frames of an automatic tx ring (~400 KiB at MTU 1500): the worker sends at most a batch of
+ * 32 frames at a time, and a frame's ring slot is free again once the kernel freed its copy.
+ */
+export const AUTO_TX_RING_FRAMES = 256;
 
 /** Options for {@link DpifNetdev}. */
 export interface DpifNetdevOptions {
@@ -237,6 +244,7 @@ export class DpifNetdev implements Dpif {
       dirty: false,
       offloaded: false,
       rxAtTick: 0,
+      txAtTick: 0,
     };
     this.portMap.set(n, port);
     this.portList = [...this.portMap.values()].sort((a, b) => a.port - b.port);
@@ -577,16 +585,39 @@ export class DpifNetdev implements Dpif {
     this.schedulePoll();
   }
 
-  /** Gives an rx ring to each `rx_ring=auto` port that received {@link AUTO_RING_PPS} frames since the last tick. */
+  /**
+   * Gives an rx ring to each `rx_ring=auto` port that received {@link AUTO_RING_PPS} frames
+   * since the last tick, and a tx ring to each `tx_ring=auto` port the worker sent as many
+   * frames on.
+   */
   private autoRings(): void {
     for (const p of this.portList) {
       const nd = p.netdev;
-      if (!(nd instanceof AfPacketNetdev) || !nd.autoRing || nd.usesRing || nd.isClosed) continue;
-      const rx = nd.localStats().rxPackets;
-      const seen = rx - p.rxAtTick;
-      p.rxAtTick = rx;
-      if (seen >= AUTO_RING_PPS) this.giveRing(p, nd);
+      if (!(nd instanceof AfPacketNetdev) || nd.isClosed) continue;
+      const st = nd.localStats();
+      const rxSeen = st.rxPackets - p.rxAtTick;
+      const txSeen = st.txPackets - p.txAtTick;
+      p.rxAtTick = st.rxPackets;
+      p.txAtTick = st.txPackets;
+      if (nd.autoRing && !nd.usesRing && rxSeen >= AUTO_RING_PPS) this.giveRing(p, nd);
+      if (nd.autoTxRing && !nd.usesTxRing && p.offloaded && txSeen >= AUTO_RING_PPS)
+        this.giveTxRing(p, nd);
     }
+  }
+
+  /**
+   * Has the worker send port `p`'s frames through a tx ring: takes the port back from the
+   * worker and offers it again, with a transmit-only socket and ring made for it.
+   */
+  private giveTxRing(p: Port, nd: AfPacketNetdev): void {
+    if (!nd.enableTxRing(AUTO_TX_RING_FRAMES)) return;
+    log.info(
+      { port: p.port, netdev: nd.name, frames: AUTO_TX_RING_FRAMES },
+      'busy port: sending through a tx ring',
+    );
+    this.fast?.releasePort(p.port);
+    p.offloaded = false;
+    if (this.running && !this.closed) this.readPort(p);
   }
 
   /**

@@ -36,6 +36,12 @@ export interface PacketSocketOptions {
    * uses it.
    */
   adoptFd?: number;
+  /**
+   * Open a socket that only transmits, through a tx ring ({@link PacketSocket.createTxRing}):
+   * protocol 0 (it receives nothing), PACKET_VNET_HDR and PACKET_LOSS; only `netns` and
+   * `sndbuf` apply.
+   */
+  txOnly?: boolean;
 }
 
 /**
@@ -68,11 +74,41 @@ export interface PacketSocket {
     meta: Int32Array,
   ): number;
   /**
-   * sendmmsg of `count` frames: frame i is `bufs[offs[i], offs[i]+lens[i])` (bufs a single
-   * buffer) or `bufs[i][…]` (an array). Refused frames are skipped (see lastErrno); a full
-   * queue ends the call. Returns the number sent.
+   * sendmmsg of frames `first` (default 0) to `count - 1`: frame i is
+   * `bufs[offs[i], offs[i]+lens[i])` (bufs a single buffer) or `bufs[i][…]` (an array). Refused
+   * frames are skipped (see lastErrno); a full queue ends the call. Returns the number sent.
    */
-  send(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count: number): number;
+  send(
+    bufs: Uint8Array | Uint8Array[],
+    offs: Int32Array,
+    lens: Int32Array,
+    count: number,
+    first?: number,
+  ): number;
+  /**
+   * Sets a TPACKET_V2 tx ring up on a `txOnly` socket, for the socket that adopts the
+   * descriptor to map ({@link mapTxRing}); this one does not map it. Returns the frame count
+   * the kernel got (whole blocks, at least `frameCount`).
+   */
+  createTxRing(frameSize: number, frameCount: number): number;
+  /**
+   * Maps the tx ring the owner created with the same arguments (on an adopted descriptor),
+   * for {@link txRingSend}. Sending starts at the ring's first frame.
+   */
+  mapTxRing(frameSize: number, frameCount: number): void;
+  /**
+   * Sends frames 0.. of a batch (as {@link send}) through the mapped tx ring with one send():
+   * stops at a frame longer than `maxLen` or a ring frame, or at a ring frame still in flight;
+   * frames the kernel did not take are taken back. Returns how many frames, from the first,
+   * the kernel took (lastSentBytes their bytes; lastErrno the send error, 0 if none).
+   */
+  txRingSend(
+    bufs: Uint8Array | Uint8Array[],
+    offs: Int32Array,
+    lens: Int32Array,
+    count: number,
+    maxLen: number,
+  ): number;
   /** Calls `cb` from the event loop while the socket is readable (level triggered). */
   startPoll(cb: (status: number) => void): void;
   /** Stops calling the poll callback. */
@@ -242,7 +278,7 @@ export interface NativeAddon {
 }
 
 /** The addon interface version this file describes. */
-export const NATIVE_ABI_VERSION = 7;
+export const NATIVE_ABI_VERSION = 8;
 
 /** Thrown by {@link loadNative} when the addon is not built or cannot be loaded. */
 export class NativeAddonError extends Error {

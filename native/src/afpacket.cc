@@ -50,6 +50,18 @@ constexpr int kMaxBatch = 256;
 // Bits of the per-frame metadata word written by recv() (low 8 bits: sll_pkttype).
 constexpr int kMetaVlanRestored = 1 << 8;  // an 802.1Q/802.1ad tag was re-inserted
 constexpr int kMetaTruncated = 1 << 9;     // the frame did not fit its slot; len = full length
+// struct virtio_net_hdr (linux/virtio_net.h, which does not compile as C++ here): what a
+// PACKET_VNET_HDR socket expects in front of each frame. Native byte order on x86/arm.
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type; // VIRTIO_NET_HDR_GSO_NONE
+  uint16_t hdr_len; // bytes to put in the socket buffer's linear part
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(VnetHdr) == 10, "virtio_net_hdr is 10 bytes");
+
 constexpr int kMetaCsumNotReady = 1 << 10; // TP_STATUS_CSUMNOTREADY: L4 checksum unfinished
 constexpr int kMetaCsumValid = 1 << 11;    // TP_STATUS_CSUM_VALID
 
@@ -87,6 +99,9 @@ public:
             InstanceMethod<&PacketSocket::RingRelease>("ringRelease"),
             InstanceMethod<&PacketSocket::RingPosition>("ringPosition"),
             InstanceMethod<&PacketSocket::RingSeek>("ringSeek"),
+            InstanceMethod<&PacketSocket::CreateTxRing>("createTxRing"),
+            InstanceMethod<&PacketSocket::MapTxRing>("mapTxRing"),
+            InstanceMethod<&PacketSocket::TxRingSend>("txRingSend"),
             InstanceMethod<&PacketSocket::Close>("close"),
         });
   }
@@ -115,6 +130,10 @@ public:
     int adopt = IntOpt(opts, "adoptFd", -1);
     if (adopt >= 0) {
       Adopt(env, adopt);
+      return;
+    }
+    if (BoolOpt(opts, "txOnly", false)) {
+      OpenTxOnly(env, netns, sndbuf);
       return;
     }
 
@@ -190,6 +209,59 @@ private:
     InitMsgs();
   }
 
+  // A socket that only transmits, through a TPACKET_V2 tx ring (createTxRing): protocol 0, so
+  // the kernel delivers it nothing; PACKET_VNET_HDR, so each ring frame says how many bytes go
+  // into the socket buffer's linear part (all of a small frame: no page fragments for the
+  // receiver to pull); PACKET_LOSS, so a frame the kernel rejects is skipped, not retried.
+  void OpenTxOnly(Napi::Env env, const std::string &netns, int sndbuf) {
+    int fd = InNetns(env, netns, [] {
+      return socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    });
+    if (fd < 0) throw ErrnoError(env, errno, "socket", "AF_PACKET (tx)");
+    fd_ = fd;
+    try {
+      struct ifreq ifr;
+      PrepIfreq(&ifr);
+      if (ioctl(fd_, SIOCGIFINDEX, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", ifname_);
+      ifindex_ = ifr.ifr_ifindex;
+      int one = 1;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_VNET_HDR");
+      if (setsockopt(fd_, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "PACKET_LOSS");
+      if (sndbuf > 0 && setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0 &&
+          setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0)
+        throw ErrnoError(env, errno, "setsockopt", "SO_SNDBUF");
+      struct sockaddr_ll sll;
+      memset(&sll, 0, sizeof sll);
+      sll.sll_family = AF_PACKET;
+      sll.sll_protocol = 0;
+      sll.sll_ifindex = ifindex_;
+      if (bind(fd_, reinterpret_cast<struct sockaddr *>(&sll), sizeof sll) < 0)
+        throw ErrnoError(env, errno, "bind", ifname_);
+    } catch (...) {
+      close(fd_);
+      fd_ = -1;
+      throw;
+    }
+    InitMsgs();
+  }
+
+  // Block geometry shared by the rx and tx rings: blocks of at least 64 KiB and whole pages,
+  // each holding whole frames. Returns false for a bad frame size or count.
+  static bool RingGeometry(int64_t *fsz, int64_t fcount, int64_t *bsz, int64_t *perBlock,
+                           int64_t *blocks) {
+    const long page = sysconf(_SC_PAGESIZE);
+    *fsz = (*fsz + TPACKET_ALIGNMENT - 1) & ~static_cast<int64_t>(TPACKET_ALIGNMENT - 1);
+    if (*fsz < static_cast<int64_t>(TPACKET2_HDRLEN) + 64 || *fsz > (1 << 20) || fcount < 8 ||
+        fcount > (1 << 20))
+      return false;
+    *bsz = ((std::max<int64_t>(*fsz, 65536) + page - 1) / page) * page;
+    *perBlock = *bsz / *fsz;
+    *blocks = (fcount + *perBlock - 1) / *perBlock;
+    return true;
+  }
+
   void InitMsgs() {
     for (int i = 0; i < kMaxBatch; i++) {
       struct msghdr &h = rxmsg_[i].msg_hdr;
@@ -237,6 +309,47 @@ private:
     return reinterpret_cast<T *>(static_cast<uint8_t *>(ta.ArrayBuffer().Data()) +
                                  ta.ByteOffset());
   }
+
+  // The frames of a send: one Uint8Array all frames are in, or an array of them (one each).
+  class FrameSource {
+  public:
+    FrameSource(const Napi::CallbackInfo &info, size_t i, int64_t count, const char *what)
+        : env_(info.Env()), what_(what) {
+      Napi::Value b = info[i];
+      one_ = b.IsTypedArray();
+      if (one_) {
+        base_ = ArrayArg<uint8_t>(info, i, napi_uint8_array, &baseLen_, "bufs");
+      } else if (b.IsArray()) {
+        arr_ = b.As<Napi::Array>();
+        if (arr_.Length() < count)
+          throw Napi::RangeError::New(env_, std::string(what) + ": bufs too short");
+      } else {
+        throw Napi::TypeError::New(
+            env_, std::string(what) + ": bufs must be a Uint8Array or an array of them");
+      }
+    }
+    // The buffer frame j is in, and its length.
+    uint8_t *Get(int64_t j, size_t *len) {
+      if (one_) {
+        *len = baseLen_;
+        return base_;
+      }
+      Napi::Value e = arr_.Get(static_cast<uint32_t>(j));
+      if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw Napi::TypeError::New(env_, std::string(what_) + ": bufs[i] must be a Uint8Array");
+      Napi::Uint8Array u = e.As<Napi::Uint8Array>();
+      *len = u.ElementLength();
+      return u.Data();
+    }
+
+  private:
+    Napi::Env env_;
+    const char *what_;
+    bool one_ = false;
+    Napi::Array arr_;
+    uint8_t *base_ = nullptr;
+    size_t baseLen_ = 0;
+  };
 
   Napi::Value GetFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value GetIfindex(const Napi::CallbackInfo &info) {
@@ -336,9 +449,11 @@ private:
     return Napi::Number::New(env, n);
   }
 
-  // send(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count) -> sent
+  // send(bufs: Uint8Array | Uint8Array[], offs: Int32Array, lens: Int32Array, count, first?)
+  //   -> sent
   //
-  // Frame i is bufs[offs[i], offs[i]+lens[i]) (or bufs[i][...] when bufs is an array). Frames
+  // Sends frames first (default 0) to count-1. Frame i is bufs[offs[i], offs[i]+lens[i]) (or
+  // bufs[i][...] when bufs is an array). Frames
   // the kernel refuses (EMSGSIZE, ENETDOWN, ...) are skipped and the rest still sent; a full
   // queue (EAGAIN/ENOBUFS) ends the call. Returns the number sent; lastErrno holds the last
   // refusal's errno (0 if none) and lastSentBytes the bytes of the frames sent.
@@ -350,43 +465,21 @@ private:
     int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
     int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
     int64_t count = info[3].As<Napi::Number>().Int64Value();
+    int64_t first = info.Length() > 4 ? info[4].As<Napi::Number>().Int64Value() : 0;
     if (count < 0 || count > static_cast<int64_t>(offsLen) ||
-        count > static_cast<int64_t>(lensLen))
+        count > static_cast<int64_t>(lensLen) || first < 0 || first > count)
       throw Napi::RangeError::New(env, "send: bad count");
-    Napi::Value b = info[0];
-    bool one = b.IsTypedArray();
-    Napi::Array arr;
-    uint8_t *base = nullptr;
-    size_t baseLen = 0;
-    if (one) {
-      base = ArrayArg<uint8_t>(info, 0, napi_uint8_array, &baseLen, "bufs");
-    } else if (b.IsArray()) {
-      arr = b.As<Napi::Array>();
-      if (arr.Length() < count) throw Napi::RangeError::New(env, "send: bufs too short");
-    } else {
-      throw Napi::TypeError::New(env, "send: bufs must be a Uint8Array or an array of them");
-    }
+    FrameSource src(info, 0, count, "send");
     lastErrno_ = 0;
     lastSentBytes_ = 0;
     int64_t sent = 0;
-    int64_t i = 0;
+    int64_t i = first;
     while (i < count) {
       int k = 0;
       for (; k < kMaxBatch && i + k < count; k++) {
         int64_t j = i + k;
-        uint8_t *p;
         size_t plen;
-        if (one) {
-          p = base;
-          plen = baseLen;
-        } else {
-          Napi::Value e = arr.Get(static_cast<uint32_t>(j));
-          if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-            throw Napi::TypeError::New(env, "send: bufs[i] must be a Uint8Array");
-          Napi::Uint8Array u = e.As<Napi::Uint8Array>();
-          p = u.Data();
-          plen = u.ElementLength();
-        }
+        uint8_t *p = src.Get(j, &plen);
         int32_t o = offs[j], l = lens[j];
         if (o < 0 || l < 0 || static_cast<size_t>(o) + static_cast<size_t>(l) > plen)
           throw Napi::RangeError::New(env, "send: frame outside its buffer");
@@ -599,15 +692,9 @@ private:
     if (ring_ != nullptr) throw Napi::Error::New(env, "setupRing: the ring is already set up");
     int64_t fsz = info[0].As<Napi::Number>().Int64Value();
     int64_t fcount = info[1].As<Napi::Number>().Int64Value();
-    const long page = sysconf(_SC_PAGESIZE);
-    fsz = (fsz + TPACKET_ALIGNMENT - 1) & ~static_cast<int64_t>(TPACKET_ALIGNMENT - 1);
-    if (fsz < static_cast<int64_t>(TPACKET2_HDRLEN) + 64 || fsz > (1 << 20) || fcount < 8 ||
-        fcount > (1 << 20))
+    int64_t bsz, perBlock, blocks;
+    if (!RingGeometry(&fsz, fcount, &bsz, &perBlock, &blocks))
       throw Napi::RangeError::New(env, "setupRing: bad frame size or count");
-    // Blocks of at least 64 KiB and whole pages, each holding whole frames.
-    int64_t bsz = ((std::max<int64_t>(fsz, 65536) + page - 1) / page) * page;
-    int64_t perBlock = bsz / fsz;
-    int64_t blocks = (fcount + perBlock - 1) / perBlock;
     if (!adopted_) {
       int v = TPACKET_V2;
       if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
@@ -728,6 +815,130 @@ private:
     return info.Env().Undefined();
   }
 
+  // createTxRing(frameSize, frameCount) -> frames: sets a TPACKET_V2 tx ring up on this
+  // (txOnly) socket, for another PacketSocket adopting the descriptor to map (mapTxRing). The
+  // owner does not map it. Returns the frame count the kernel got (whole blocks).
+  Napi::Value CreateTxRing(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    int64_t fsz = info[0].As<Napi::Number>().Int64Value();
+    int64_t fcount = info[1].As<Napi::Number>().Int64Value();
+    int64_t bsz, perBlock, blocks;
+    if (!RingGeometry(&fsz, fcount, &bsz, &perBlock, &blocks))
+      throw Napi::RangeError::New(env, "createTxRing: bad frame size or count");
+    int v = TPACKET_V2;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
+      throw ErrnoError(env, errno, "setsockopt", "PACKET_VERSION");
+    struct tpacket_req req;
+    req.tp_block_size = static_cast<unsigned>(bsz);
+    req.tp_block_nr = static_cast<unsigned>(blocks);
+    req.tp_frame_size = static_cast<unsigned>(fsz);
+    req.tp_frame_nr = static_cast<unsigned>(blocks * perBlock);
+    if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) < 0)
+      throw ErrnoError(env, errno, "setsockopt", "PACKET_TX_RING");
+    return Napi::Number::New(env, static_cast<double>(blocks * perBlock));
+  }
+
+  // mapTxRing(frameSize, frameCount): maps the tx ring the owner created with the same
+  // arguments, to send through with txRingSend. The first frame is the ring's first: the
+  // owner hands every new reader a new socket.
+  Napi::Value MapTxRing(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (tx_ != nullptr) throw Napi::Error::New(env, "mapTxRing: already mapped");
+    int64_t fsz = info[0].As<Napi::Number>().Int64Value();
+    int64_t fcount = info[1].As<Napi::Number>().Int64Value();
+    int64_t bsz, perBlock, blocks;
+    if (!RingGeometry(&fsz, fcount, &bsz, &perBlock, &blocks))
+      throw Napi::RangeError::New(env, "mapTxRing: bad frame size or count");
+    size_t len = static_cast<size_t>(bsz) * blocks;
+    void *m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED) throw ErrnoError(env, errno, "mmap", "PACKET_TX_RING");
+    tx_ = static_cast<uint8_t *>(m);
+    txLen_ = len;
+    txFrameSize_ = static_cast<size_t>(fsz);
+    txBlockSize_ = static_cast<size_t>(bsz);
+    txPerBlock_ = static_cast<size_t>(perBlock);
+    txFrameNr_ = static_cast<size_t>(blocks * perBlock);
+    txHead_ = 0;
+    return env.Undefined();
+  }
+
+  uint8_t *TxFrame(size_t i) const {
+    return tx_ + (i / txPerBlock_) * txBlockSize_ + (i % txPerBlock_) * txFrameSize_;
+  }
+
+  // txRingSend(bufs, offs, lens, count, maxLen) -> sent
+  //
+  // Sends frames 0.. of a batch (bufs as for send) through the mapped tx ring: each is copied
+  // into the next free ring frame behind a virtio-net header that asks for its first 256 bytes
+  // in the socket buffer's linear part, then one send() has the kernel transmit them all.
+  // Stops at a frame longer than maxLen or the ring frame, or when the next ring frame is still
+  // in flight. Frames the kernel did not take (no buffer space, link down) are taken back, so
+  // the ring and this reader agree where the next frame goes. Returns how many frames (from
+  // the first) the kernel took; the caller sends the rest another way.
+  Napi::Value TxRingSend(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Check(env);
+    if (tx_ == nullptr) throw Napi::Error::New(env, "txRingSend: no tx ring (call mapTxRing)");
+    if (info.Length() < 5) throw Napi::TypeError::New(env, "txRingSend: 5 arguments");
+    size_t offsLen, lensLen;
+    int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
+    int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
+    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    int64_t maxLen = info[4].As<Napi::Number>().Int64Value();
+    if (count < 0 || count > static_cast<int64_t>(offsLen) ||
+        count > static_cast<int64_t>(lensLen))
+      throw Napi::RangeError::New(env, "txRingSend: bad count");
+    FrameSource src(info, 0, count, "txRingSend");
+    const size_t dataOff = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
+    const size_t room = txFrameSize_ - dataOff - sizeof(VnetHdr);
+    lastErrno_ = 0;
+    lastSentBytes_ = 0;
+    size_t placed = 0;
+    while (static_cast<int64_t>(placed) < count && placed < txFrameNr_) {
+      size_t slot = (txHead_ + placed) % txFrameNr_;
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(TxFrame(slot));
+      if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE) break;
+      size_t plen;
+      uint8_t *p = src.Get(placed, &plen);
+      int32_t o = offs[placed], l = lens[placed];
+      if (o < 0 || l < 0 || static_cast<size_t>(o) + static_cast<size_t>(l) > plen)
+        throw Napi::RangeError::New(env, "txRingSend: frame outside its buffer");
+      if (static_cast<size_t>(l) > room || l > maxLen) break;
+      uint8_t *d = reinterpret_cast<uint8_t *>(h) + dataOff;
+      VnetHdr vh;
+      memset(&vh, 0, sizeof vh);
+      vh.hdr_len = static_cast<uint16_t>(l < 256 ? l : 256);
+      memcpy(d, &vh, sizeof vh);
+      memcpy(d + sizeof vh, p + o, static_cast<size_t>(l));
+      h->tp_len = static_cast<uint32_t>(l + sizeof vh);
+      __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+      placed++;
+    }
+    if (placed == 0) return Napi::Number::New(env, 0);
+    for (;;) {
+      if (send(fd_, nullptr, 0, MSG_DONTWAIT) >= 0) break;
+      if (errno == EINTR) continue;
+      lastErrno_ = errno;
+      break;
+    }
+    // The kernel takes frames in ring order and stops at the first it cannot send: that one
+    // and the ones after it are still SEND_REQUEST. Take them back.
+    size_t taken = 0;
+    for (; taken < placed; taken++) {
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(TxFrame((txHead_ + taken) % txFrameNr_));
+      if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) == TP_STATUS_SEND_REQUEST) break;
+      lastSentBytes_ += lens[taken];
+    }
+    for (size_t q = taken; q < placed; q++) {
+      auto *h = reinterpret_cast<struct tpacket2_hdr *>(TxFrame((txHead_ + q) % txFrameNr_));
+      __atomic_store_n(&h->tp_status, TP_STATUS_AVAILABLE, __ATOMIC_RELEASE);
+    }
+    txHead_ = (txHead_ + taken) % txFrameNr_;
+    return Napi::Number::New(env, static_cast<double>(taken));
+  }
+
   // ringPosition() -> index of the frame the next ringRecv reads first (after the frames
   // handed out last), for handing the ring to another reader of the same socket.
   Napi::Value RingPosition(const Napi::CallbackInfo &info) {
@@ -816,7 +1027,13 @@ private:
     return info.Env().Undefined();
   }
 
+  void UnmapTx() {
+    if (tx_ != nullptr) munmap(tx_, txLen_);
+    tx_ = nullptr;
+  }
+
   void Release() {
+    UnmapTx();
     if (polling_) StopPolling();
     cb_.Reset();
     if (poll_) {
@@ -845,6 +1062,10 @@ private:
   uint8_t *ring_ = nullptr; // owned by the ArrayBuffer in ringRef_ (unmapped by its finalizer)
   size_t ringLen_ = 0, frameSize_ = 0, blockSize_ = 0, perBlock_ = 0, frameNr_ = 0;
   size_t head_ = 0, held_ = 0;
+  // The mapped tx ring (mapTxRing) and the frame the next txRingSend fills first.
+  uint8_t *tx_ = nullptr;
+  size_t txLen_ = 0, txFrameSize_ = 0, txBlockSize_ = 0, txPerBlock_ = 0, txFrameNr_ = 0;
+  size_t txHead_ = 0;
   bool resync_ = false; // the read position must be found again (see Resync)
   Napi::Reference<Napi::ArrayBuffer> ringRef_;
   struct Mapping {
@@ -926,7 +1147,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IFF_PROMISC", Napi::Number::New(env, static_cast<double>(IFF_PROMISC)));
   c.Set("MAX_BATCH", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
   exports.Set("constants", c);
-  exports.Set("abiVersion", Napi::Number::New(env, 7));
+  exports.Set("abiVersion", Napi::Number::New(env, 8));
   return exports;
 }
 

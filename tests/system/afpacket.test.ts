@@ -22,6 +22,7 @@ import {
   afpacketNetdevClass,
   completeChecksum,
   defaultRxRing,
+  defaultTxRing,
   parseAfPacketOptions,
   slotSizeFor,
   systemNetdevClass,
@@ -556,6 +557,65 @@ if (why !== undefined) {
         tx.close();
       }),
     );
+
+  t.test(
+    'a tx ring made for another sender carries whole batches, in order, with sendmmsg after it',
+    withLab(async (t, lab) => {
+      const [x, y] = lab.pairs[0]!;
+      const rx = afpacketNetdevClass.open(y, { netns: lab.ns });
+      const owner = new AfPacketNetdev(x, { netns: lab.ns, txRing: 64 });
+      t.ok(owner.usesTxRing, 'the owner hands out tx rings');
+      const cfg = owner.workerConfig()!;
+      const tx = cfg.tx!;
+      t.ok(tx !== undefined && tx.frameCount >= 64, `a tx ring of ${tx.frameCount} frames`);
+      t.equal(tx.maxLen, 1500 + 18, 'frames up to the MTU, the Ethernet header and a tag');
+      const sender = new AfPacketNetdev(x, { adoptFd: cfg.fd, adoptTx: tx });
+      t.ok(sender.usesTxRing, 'the adopting netdev sends through it');
+      const seqFrame = (seq: number, len = 60): Uint8Array =>
+        ether(len, [0x88, 0xb5, (seq >> 8) & 0xff, seq & 0xff]);
+      const seqOf = (f: Uint8Array): number => (f[14]! << 8) | f[15]!;
+      const fallback0 = counterTotal('afpacket_tx_ring_fallback');
+      // More frames than the ring has: the ring takes what fits, sendmmsg the rest.
+      const n = tx.frameCount + 20;
+      const frames = Array.from({ length: n }, (_, i) => seqFrame(i, 60 + (i % 3) * 500));
+      t.equal(sender.sendBatch(batchOf(frames)), n, `all ${n} frames sent`);
+      const got = await recvCopies(rx, n, 256);
+      t.same(
+        got.map(seqOf),
+        frames.map((_, i) => i),
+        'all arrived, in order',
+      );
+      t.ok(
+        got.every((f, i) => hex(f) === hex(frames[i]!)),
+        'byte for byte (the virtio-net header is not part of the frame)',
+      );
+      t.equal(
+        counterTotal('afpacket_tx_ring_fallback') - fallback0,
+        20,
+        'the 20 beyond the ring by sendmmsg',
+      );
+      // Batches after it go through the ring again, its frames free once the kernel sent them.
+      for (let k = 0; k < 5; k++) {
+        const b = Array.from({ length: 32 }, (_, i) => seqFrame(1000 + k * 32 + i));
+        t.equal(sender.sendBatch(batchOf(b)), 32);
+      }
+      const more = (await recvCopies(rx, 160, 256)).map(seqOf);
+      t.same(
+        more,
+        Array.from({ length: 160 }, (_, i) => 1000 + i),
+        'five more batches in order',
+      );
+      t.equal(counterTotal('afpacket_tx_ring_fallback') - fallback0, 20, 'all through the ring');
+      // A frame over the MTU is not put in the ring: sendmmsg refuses it, the others pass.
+      const big = [seqFrame(2000), seqFrame(2001, 1600), seqFrame(2002)];
+      t.equal(sender.sendBatch(batchOf(big)), 2, 'the oversized frame is refused');
+      t.same((await recvCopies(rx, 2)).map(seqOf), [2000, 2002]);
+      t.equal(sender.stats().txPackets, n + 160 + 2, 'txPackets counts every frame sent');
+      sender.close();
+      owner.close();
+      rx.close();
+    }),
+  );
 }
 
 t.test('completeChecksum and option parsing (no kernel needed)', async (t) => {
@@ -586,6 +646,13 @@ t.test('completeChecksum and option parsing (no kernel needed)', async (t) => {
   t.equal(defaultRxRing({ TSVS_RX_RING: 'auto' }), undefined);
   t.equal(defaultRxRing({ TSVS_RX_RING: '0' }), 0, 'TSVS_RX_RING=0: recvmmsg only');
   t.equal(defaultRxRing({ TSVS_RX_RING: '1024' }), 1024);
+  t.same(parseAfPacketOptions({ tx_ring: 'auto' }), { autoTxRing: true }, 'tx_ring=auto');
+  t.same(parseAfPacketOptions({ tx_ring: '0' }), { txRing: 0 }, 'tx_ring=0: never a tx ring');
+  t.same(parseAfPacketOptions({ tx_ring: '128' }), { txRing: 128 });
+  t.throws(() => parseAfPacketOptions({ tx_ring: 'big' }), RangeError);
+  t.equal(defaultTxRing({}), undefined, 'no TSVS_TX_RING: auto');
+  t.equal(defaultTxRing({ TSVS_TX_RING: '0' }), 0, 'TSVS_TX_RING=0: sendmmsg only');
+  t.equal(defaultTxRing({ TSVS_TX_RING: '512' }), 512);
   t.ok(slotSizeFor(1500) >= 1500 + 14 + 8 + 4 && slotSizeFor(1500) % 64 === 0);
   t.ok(slotSizeFor(9000) >= 9000 + 26);
   const saved = process.env.TSVS_NATIVE_ADDON;

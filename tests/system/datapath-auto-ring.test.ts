@@ -3,8 +3,10 @@
  * worker over two veth ports in a namespace. The ports start on recvmmsg; frames sent into port
  * 1 at more than AUTO_RING_PPS per second make the datapath take the port back from the worker,
  * set a ring up on the live socket, run what the socket had queued, and hand the port out again
- * (the worker maps the ring). No frame is delivered twice across the switch, frames pass
- * afterwards, and the quiet output port keeps recvmmsg. Counts only: no time is asserted.
+ * (the worker maps the ring). The output port, sending as busily, gets a tx ring the same way
+ * (the worker gets a transmit-only socket with it). No frame is delivered twice across the
+ * switch, frames pass afterwards, and each port keeps the plain path on its quiet side. Counts
+ * only: no time is asserted.
  */
 import t from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
@@ -29,8 +31,9 @@ function udpFrame(seq: number): Uint8Array {
   return f;
 }
 
-const autoRings = (): number =>
-  allCounters().find((c) => c.name === 'afpacket_rx_ring_auto')?.total ?? 0;
+const total = (name: string): number => allCounters().find((c) => c.name === name)?.total ?? 0;
+const autoRings = (): number => total('afpacket_rx_ring_auto');
+const autoTxRings = (): number => total('afpacket_tx_ring_auto');
 
 t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', async (t) => {
   if (!requirePeer(t, 'ip')) return;
@@ -41,8 +44,8 @@ t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', asy
     ['arB0', 'arB1'],
   ] as const;
   if (!(await vethNamespace(t, ns, pairs))) return;
-  const pa = new AfPacketNetdev('arA1', { netns: ns, autoRing: true });
-  const pb = new AfPacketNetdev('arB1', { netns: ns, autoRing: true });
+  const pa = new AfPacketNetdev('arA1', { netns: ns, autoRing: true, autoTxRing: true });
+  const pb = new AfPacketNetdev('arB1', { netns: ns, autoRing: true, autoTxRing: true });
   const src = new AfPacketNetdev('arA0', { netns: ns });
   const dst = new AfPacketNetdev('arB0', { netns: ns });
   const dp = new DpifNetdev({ worker: true });
@@ -64,6 +67,7 @@ t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', asy
   t.same(dp.worker?.ownedPorts().sort(), [1, 2], 'the worker owns both ports');
   t.equal(pa.usesRing, false, 'port 1 starts on recvmmsg');
   const rings0 = autoRings();
+  const txRings0 = autoTxRings();
 
   const rx = newFrameBatch(32);
   const seen = new Set<number>();
@@ -100,6 +104,15 @@ t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', asy
   }
   t.ok(pa.usesRing, `port 1 moved to a ring after ${sent} frames (> ${AUTO_RING_PPS}/s)`);
   t.equal(autoRings() - rings0, 1, 'afpacket_rx_ring_auto counted it once');
+  // Port 2 sends what port 1 receives: it gets a tx ring (a new worker socket) as well.
+  const txDeadline = Date.now() + 8000;
+  while (!pb.usesTxRing && Date.now() < txDeadline) {
+    send(48);
+    await sleep(1);
+    drain();
+  }
+  t.ok(pb.usesTxRing, `the busy output port 2 sends through a tx ring (after ${sent} frames)`);
+  t.equal(autoTxRings() - txRings0, 1, 'afpacket_tx_ring_auto counted it once');
   // Keep going across the hand-over back to the worker, then let everything arrive.
   for (let i = 0; i < 200; i++) {
     send(16);
@@ -114,11 +127,14 @@ t.test('a busy rx_ring=auto port gets a ring, losing and repeating nothing', asy
   t.equal(duplicates, 0, 'no frame was delivered twice');
   t.ok(seen.size >= sent * 0.9, `frames passed (${seen.size}/${sent})`);
   const before = seen.size;
+  const fallback0 = total('afpacket_tx_ring_fallback');
   send(200);
   for (let i = 0; i < 100 && seen.size < before + 200; i++) {
     await sleep(20);
     drain();
   }
   t.ok(seen.size - before >= 190, `after the switch, frames pass (${seen.size - before}/200)`);
-  t.equal(pb.usesRing, false, 'the quiet port 2 keeps recvmmsg');
+  t.equal(total('afpacket_tx_ring_fallback') - fallback0, 0, 'all of them through the tx ring');
+  t.equal(pb.usesRing, false, 'port 2, which receives nothing, keeps recvmmsg');
+  t.equal(pa.usesTxRing, false, 'port 1, which sends nothing, keeps sendmmsg');
 });
