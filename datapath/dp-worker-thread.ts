@@ -37,12 +37,19 @@ import { TapNetdev } from './netdev-tap.js';
 import type { FrameBatch, NetdevStats } from './netdev.js';
 import { MAX_BURST, newFrameBatch, newNetdevStats } from './netdev.js';
 import type { DpPacket } from './packet.js';
-import { PacketPool, loadFrameBatch } from './packet.js';
+import { PacketPool } from './packet.js';
+import { copyBytes } from './netdev-dummy.js';
+import { extractFlowKey } from '../lib/packet/extract.js';
 
 /** A mirrored flow with what this thread needs on top. */
 class WFlow extends DpFlow {
   /** True when every action can run here (see {@link runnable}). */
   ok = false;
+  /**
+   * The port of a flow whose only action is one output to a port of this thread: its frames
+   * are copied from the receive buffer straight into that port's transmit batch.
+   */
+  fast: WPort | undefined = undefined;
   /** True while in the list of flows with unreported statistics. */
   dirty = false;
 }
@@ -53,7 +60,13 @@ interface WPort {
   /** A TAP device (counted in the dpif_worker_tap_* counters). */
   readonly tap: boolean;
   alive: boolean;
-  readonly outPkts: DpPacket[];
+  /**
+   * The transmit batch: frames are copied in back to back as they are queued, so one buffer
+   * holds the whole batch (the addon sends it without looking at a buffer per frame).
+   */
+  txBuf: Uint8Array;
+  /** Bytes of {@link txBuf} in use. */
+  txUsed: number;
   outCount: number;
   readonly outBatch: FrameBatch;
   dirty: boolean;
@@ -98,6 +111,8 @@ let missBuf = new Uint8Array(64 * 1024);
 let missUsed = 0;
 const missOffs = new Int32Array(MAX_BURST);
 const missLens = new Int32Array(MAX_BURST);
+/** Initial transmit batch buffer of a port: a batch of 1500-byte frames fits. */
+const TX_BUF_BYTES = MAX_BURST * 1536;
 let missCount = 0;
 
 function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
@@ -139,8 +154,17 @@ function runnable(acts: readonly DpAction[]): boolean {
   return true;
 }
 
+/** Sets `f`'s actions and what follows from them (see {@link WFlow}). */
+function setActions(f: WFlow, actions: readonly DpAction[]): void {
+  f.actions = actions;
+  f.lastMod = lastModifying(actions);
+  f.ok = runnable(actions);
+  const a = actions.length === 1 ? actions[0]! : undefined;
+  f.fast = a !== undefined && a.type === 'output' ? ports.get(a.port) : undefined;
+}
+
 function recomputeRunnable(): void {
-  for (const f of flows.values()) f.ok = runnable(f.actions);
+  for (const f of flows.values()) setActions(f, f.actions);
 }
 
 const ctx: ExecContext = {
@@ -152,13 +176,26 @@ const ctx: ExecContext = {
   release: (pkt) => pool.release(pkt),
 };
 
+/** Queues packet `p` (one reference, which this takes) for transmission on `portNo`. */
 function enqueue(portNo: number, p: DpPacket): void {
   const port = ports.get(portNo);
-  if (port === undefined) {
-    pool.release(p);
-    return;
+  if (port !== undefined) enqueueBytes(port, p.buf, p.start, p.len);
+  pool.release(p);
+}
+
+/** Copies the frame `buf[off, off + len)` into `port`'s transmit batch. */
+function enqueueBytes(port: WPort, buf: Uint8Array, off: number, len: number): void {
+  if (port.txUsed + len > port.txBuf.length) {
+    flushPort(port);
+    if (len > port.txBuf.length) port.txBuf = new Uint8Array(Math.max(len, TX_BUF_BYTES));
   }
-  port.outPkts[port.outCount++] = p;
+  const b = port.outBatch;
+  const i = port.outCount++;
+  copyBytes(buf, off, port.txBuf, port.txUsed, len);
+  b.bufs[i] = port.txBuf;
+  b.offs[i] = port.txUsed;
+  b.lens[i] = len;
+  port.txUsed += len;
   if (!port.dirty) {
     port.dirty = true;
     dirtyPorts[nDirtyPorts++] = port;
@@ -167,12 +204,12 @@ function enqueue(portNo: number, p: DpPacket): void {
 }
 
 function flushPort(port: WPort): void {
-  const pk = port.outPkts;
   const n = port.outCount;
   if (n === 0) return;
   port.outCount = 0;
+  port.txUsed = 0;
   const b = port.outBatch;
-  loadFrameBatch(pk, n, b);
+  b.count = n;
   if (port.alive) {
     try {
       const sent = port.netdev.sendBatch(b);
@@ -181,7 +218,6 @@ function flushPort(port: WPort): void {
       logMain('warn', `send failed: ${(e as Error).message}`, port.port);
     }
   }
-  for (let i = 0; i < n; i++) pool.release(pk[i]!);
 }
 
 function flushOutputs(): void {
@@ -226,8 +262,14 @@ function sendMisses(portNo: number): void {
   missUsed = 0;
 }
 
+/** Where frames are parsed in place, before (and mostly instead of) a packet copy. */
+const scratch = pool.get();
+
 function processBatch(port: WPort, b: FrameBatch): void {
   const portNo = port.port;
+  const key = scratch.key;
+  const layers = scratch.layers;
+  const meta = scratch.meta;
   for (let i = 0; i < b.count; i++) {
     const buf = b.bufs[i]!;
     const off = b.offs[i]!;
@@ -236,11 +278,7 @@ function processBatch(port: WPort, b: FrameBatch): void {
       nRxInvalid++;
       continue;
     }
-    const p = pool.get();
-    p.load(buf, off, len);
-    p.inPort = portNo;
-    p.parse();
-    const key = p.key;
+    extractFlowKey(buf, off, len, portNo, key, meta, layers);
     let flow: WFlow | undefined;
     let h = 0;
     if (emc !== undefined) {
@@ -253,7 +291,6 @@ function processBatch(port: WPort, b: FrameBatch): void {
       viaEmc = false;
     }
     if (flow === undefined || !flow.ok) {
-      pool.release(p);
       // The main thread is MAX_HANDBACK_BACKLOG bytes behind: drop, as a full upcall queue.
       if (((handedTotal + missUsed + len - Atomics.load(ack, 1)) | 0) > MAX_HANDBACK_BACKLOG) {
         nLost++;
@@ -279,6 +316,14 @@ function processBatch(port: WPort, b: FrameBatch): void {
       flow.dirty = true;
       dirtyFlows.push(flow);
     }
+    const fast = flow.fast;
+    if (fast !== undefined) {
+      enqueueBytes(fast, buf, off, len);
+      continue;
+    }
+    const p = pool.get();
+    p.inPort = portNo;
+    p.loadParsed(buf, off, len, key, layers);
     executeActions(ctx, p, flow.actions, flow.lastMod);
     pool.release(p);
   }
@@ -338,9 +383,7 @@ function putFlow(
   const old = flows.get(id);
   if (old !== undefined) {
     // Same id: the actions changed (the key and mask of an id never do).
-    old.actions = actions;
-    old.lastMod = lastModifying(actions);
-    old.ok = runnable(actions);
+    setActions(old, actions);
     return;
   }
   let k = key;
@@ -352,8 +395,7 @@ function putFlow(
     m.set(mask);
   }
   const f = new WFlow(id, k, m, actions, now, masked);
-  f.lastMod = lastModifying(actions);
-  f.ok = runnable(actions);
+  setActions(f, actions);
   const clash = dpcls.findExact(f.key, f.mask);
   if (clash !== undefined) removeFlow(clash as WFlow);
   dpcls.insert(f);
@@ -398,7 +440,8 @@ function addPort(m: Extract<ToWorker, { t: 'port-add' }>): void {
     netdev,
     tap: m.dev.kind === 'tap',
     alive: true,
-    outPkts: [],
+    txBuf: new Uint8Array(TX_BUF_BYTES),
+    txUsed: 0,
     outCount: 0,
     outBatch: newFrameBatch(MAX_BURST),
     dirty: false,

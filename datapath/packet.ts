@@ -61,6 +61,27 @@ export class DpPacket {
     this.layersValid = false;
   }
 
+  /**
+   * {@link load}s a frame already parsed where it lies, `src[off, off + len)`: its key and
+   * header offsets (`layers`, absolute in `src`) are taken over instead of parsing again.
+   */
+  loadParsed(
+    src: Uint8Array,
+    off: number,
+    len: number,
+    key: FlowKey,
+    layers: Int32Array,
+  ): void {
+    this.load(src, off, len);
+    this.key.set(key);
+    const d = this.start - off;
+    for (let i = 0; i < LAYER_COUNT; i++) {
+      const v = layers[i]!;
+      this.layers[i] = v >= 0 ? v + d : v;
+    }
+    this.layersValid = true;
+  }
+
   /** Re-extracts {@link DpPacket.key} and {@link DpPacket.layers} from the bytes. */
   parse(): void {
     extractFlowKey(this.buf, this.start, this.len, this.inPort, this.key, this.meta, this.layers);
