@@ -65,13 +65,7 @@ export class DpPacket {
    * {@link load}s a frame already parsed where it lies, `src[off, off + len)`: its key and
    * header offsets (`layers`, absolute in `src`) are taken over instead of parsing again.
    */
-  loadParsed(
-    src: Uint8Array,
-    off: number,
-    len: number,
-    key: FlowKey,
-    layers: Int32Array,
-  ): void {
+  loadParsed(src: Uint8Array, off: number, len: number, key: FlowKey, layers: Int32Array): void {
     this.load(src, off, len);
     this.key.set(key);
     const d = this.start - off;
