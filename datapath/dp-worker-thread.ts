@@ -4,15 +4,18 @@
  *
  *   poll(2) over [wake eventfd, port descriptors…] (the addon's waitReadable, 100 ms timeout)
  *   → drain control messages (receiveMessageOnPort) → per readable port, receive batches:
- *   extract the key → EMC → megaflow subtables → a hit whose actions this thread can run is
- *   executed, outputs batched per port and sent (sendmmsg on AF_PACKET, one write(2) per frame
- *   on TAP, one addon call per batch either way); everything else goes back to the main thread
+ *   extract the key where the frame lies → EMC → megaflow subtables → a hit whose actions this
+ *   thread can run is executed (a lone output copies the frame straight into the port's
+ *   transmit batch; other actions work on a packet copy), outputs batched per port in one
+ *   buffer and sent (a tx ring or sendmmsg on AF_PACKET, one write(2) per frame on TAP, one
+ *   addon call per batch either way); everything else goes back to the main thread
  *   unchanged, one transferred buffer per received batch
  *   → statistics deltas to main every {@link STATS_INTERVAL_MS} while they change.
  *
  * The descriptors (AF_PACKET sockets, TAP devices) are the main thread's, adopted (never closed
- * here); a port with an rx ring has the same ring mapped here, read from the oldest ready frame
- * on; a TAP port is read with read(2), several frames per addon call. Counters of
+ * here); a port with an rx ring has the same ring mapped here, read from the frame the main
+ * thread would have read next (this thread reports its own position when it lets go); a port
+ * with a tx ring comes with a transmit-only socket of its own; a TAP port is read with read(2), several frames per addon call. Counters of
  * lib/counters.ts incremented here are reported to main with the statistics.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
