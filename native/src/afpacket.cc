@@ -310,6 +310,24 @@ private:
                                  ta.ByteOffset());
   }
 
+  // The arguments (bufs, offs, lens, count, ...) of a send, at least `nargs` of them: sets
+  // offs and lens, returns count after checking it fits both.
+  static int64_t BatchArgs(const Napi::CallbackInfo &info, size_t nargs, const char *what,
+                           int32_t **offs, int32_t **lens) {
+    Napi::Env env = info.Env();
+    if (info.Length() < nargs)
+      throw Napi::TypeError::New(env, std::string(what) + ": " + std::to_string(nargs) +
+                                          " arguments");
+    size_t offsLen, lensLen;
+    *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
+    *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
+    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    if (count < 0 || count > static_cast<int64_t>(offsLen) ||
+        count > static_cast<int64_t>(lensLen))
+      throw Napi::RangeError::New(env, std::string(what) + ": bad count");
+    return count;
+  }
+
   // The frames of a send: one Uint8Array all frames are in, or an array of them (one each).
   class FrameSource {
   public:
@@ -460,15 +478,10 @@ private:
   Napi::Value Send(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Check(env);
-    if (info.Length() < 4) throw Napi::TypeError::New(env, "send: 4 arguments");
-    size_t offsLen, lensLen;
-    int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
-    int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
-    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    int32_t *offs, *lens;
+    int64_t count = BatchArgs(info, 4, "send", &offs, &lens);
     int64_t first = info.Length() > 4 ? info[4].As<Napi::Number>().Int64Value() : 0;
-    if (count < 0 || count > static_cast<int64_t>(offsLen) ||
-        count > static_cast<int64_t>(lensLen) || first < 0 || first > count)
-      throw Napi::RangeError::New(env, "send: bad count");
+    if (first < 0 || first > count) throw Napi::RangeError::New(env, "send: bad first");
     FrameSource src(info, 0, count, "send");
     lastErrno_ = 0;
     lastSentBytes_ = 0;
@@ -881,15 +894,9 @@ private:
     Napi::Env env = info.Env();
     Check(env);
     if (tx_ == nullptr) throw Napi::Error::New(env, "txRingSend: no tx ring (call mapTxRing)");
-    if (info.Length() < 5) throw Napi::TypeError::New(env, "txRingSend: 5 arguments");
-    size_t offsLen, lensLen;
-    int32_t *offs = ArrayArg<int32_t>(info, 1, napi_int32_array, &offsLen, "offs");
-    int32_t *lens = ArrayArg<int32_t>(info, 2, napi_int32_array, &lensLen, "lens");
-    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    int32_t *offs, *lens;
+    int64_t count = BatchArgs(info, 5, "txRingSend", &offs, &lens);
     int64_t maxLen = info[4].As<Napi::Number>().Int64Value();
-    if (count < 0 || count > static_cast<int64_t>(offsLen) ||
-        count > static_cast<int64_t>(lensLen))
-      throw Napi::RangeError::New(env, "txRingSend: bad count");
     FrameSource src(info, 0, count, "txRingSend");
     const size_t dataOff = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
     const size_t room = txFrameSize_ - dataOff - sizeof(VnetHdr);
