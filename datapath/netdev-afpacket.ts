@@ -38,9 +38,11 @@
  * - `tx_ring`: frames of a TPACKET_V2 transmit ring the datapath worker sends through (default
  *   `TSVS_TX_RING`, else `auto`; 0: always sendmmsg). It lives on a second, transmit-only
  *   socket (protocol 0, PACKET_VNET_HDR): one send() hands the kernel a whole batch, and the
- *   virtio-net header has the first 256 bytes of each frame copied into the socket buffer's
- *   linear part, which spares the receiving stack pulling headers out of page fragments
- *   (measured with a C relay on these VMs: 0.30 → 0.34 Mpps per core; without the header, 0.28).
+ *   virtio-net header has each frame copied whole into the socket buffer's linear part. Without
+ *   it the kernel attaches all but the Ethernet header as page fragments of the ring, which the
+ *   receiving stack must pull or copy (measured with a C relay on these VMs, 64-byte frames:
+ *   0.30 Mpps per core with sendmmsg, 0.34 with the header, 0.28 without; and iperf3 through
+ *   tsvs fell from 2.2 to 1.0 Gbit/s with only the first 256 bytes linear).
  *   The owner makes a new socket and ring for each worker that takes the port over
  *   ({@link AfPacketNetdev.workerConfig}), so no send position is handed over. Frames longer
  *   than the MTU allowed when it was made, or while every ring frame is in flight, go by

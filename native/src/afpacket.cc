@@ -884,8 +884,8 @@ private:
   // txRingSend(bufs, offs, lens, count, maxLen) -> sent
   //
   // Sends frames 0.. of a batch (bufs as for send) through the mapped tx ring: each is copied
-  // into the next free ring frame behind a virtio-net header that asks for its first 256 bytes
-  // in the socket buffer's linear part, then one send() has the kernel transmit them all.
+  // into the next free ring frame behind a virtio-net header that asks for all of it in the
+  // socket buffer's linear part, then one send() has the kernel transmit them all.
   // Stops at a frame longer than maxLen or the ring frame, or when the next ring frame is still
   // in flight. Frames the kernel did not take (no buffer space, link down) are taken back, so
   // the ring and this reader agree where the next frame goes. Returns how many frames (from
@@ -916,7 +916,10 @@ private:
       uint8_t *d = reinterpret_cast<uint8_t *>(h) + dataOff;
       VnetHdr vh;
       memset(&vh, 0, sizeof vh);
-      vh.hdr_len = static_cast<uint16_t>(l < 256 ? l : 256);
+      // The whole frame into the linear part: the kernel copies it there and keeps no
+      // reference to the ring frame, which may be reused as soon as the buffer is orphaned
+      // (a receiving socket queues it) rather than freed.
+      vh.hdr_len = static_cast<uint16_t>(l);
       memcpy(d, &vh, sizeof vh);
       memcpy(d + sizeof vh, p + o, static_cast<size_t>(l));
       h->tp_len = static_cast<uint32_t>(l + sizeof vh);
