@@ -15,8 +15,9 @@
  * The descriptors (AF_PACKET sockets, TAP devices) are the main thread's, adopted (never closed
  * here); a port with an rx ring has the same ring mapped here, read from the frame the main
  * thread would have read next (this thread reports its own position when it lets go); a port
- * with a tx ring comes with a transmit-only socket of its own; a TAP port is read with read(2), several frames per addon call. Counters of
- * lib/counters.ts incremented here are reported to main with the statistics.
+ * with a tx ring comes with a transmit-only socket of its own; a TAP port is read with read(2),
+ * several frames per addon call. Counters of lib/counters.ts incremented here are reported to
+ * main with the statistics.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { allCounters, counter, type Counter } from '../lib/counters.js';
@@ -114,9 +115,9 @@ let missBuf = new Uint8Array(64 * 1024);
 let missUsed = 0;
 const missOffs = new Int32Array(MAX_BURST);
 const missLens = new Int32Array(MAX_BURST);
+let missCount = 0;
 /** Initial transmit batch buffer of a port: a batch of 1500-byte frames fits. */
 const TX_BUF_BYTES = MAX_BURST * 1536;
-let missCount = 0;
 
 function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
   events.postMessage(m, transfer ?? []);

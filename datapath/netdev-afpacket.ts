@@ -181,6 +181,11 @@ const cTxRingAuto = counter(
   'netdev',
   'ports given a tx ring by the datapath because they sent busily (tx_ring=auto)',
 );
+const cTxRingRefused = counter(
+  'afpacket_tx_ring_refused',
+  'netdev_afpacket',
+  'tx rings the kernel would not set up (the port stays on sendmmsg)',
+);
 const cTxRingFallback = counter(
   'afpacket_tx_ring_fallback',
   'netdev_afpacket',
@@ -486,6 +491,7 @@ export class AfPacketNetdev implements Netdev {
     } catch {
       ts?.close();
       this.txFrames = 0;
+      cTxRingRefused.inc();
       return undefined;
     }
   }
