@@ -124,19 +124,9 @@ export async function startLab(t: Test, opts: LabOptions): Promise<DpLab | undef
   };
   await removeNamespaces(); // leftovers of an earlier run with the same pid
   // The daemon, once spawned (an object, so the teardown below sees it).
-  const daemon: { child?: ReturnType<typeof spawn>; exited: Promise<void> } = {
-    exited: Promise.resolve(),
-  };
+  const daemon: { d?: NetnsDaemon } = {};
   t.teardown(async () => {
-    const { child, exited } = daemon;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await Promise.race([exited, sleep(2000)]);
-      }
-    }
+    await daemon.d?.stop();
     await removeNamespaces();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -199,7 +189,6 @@ export async function startLab(t: Test, opts: LabOptions): Promise<DpLab | undef
 
   const vsctl = (...a: string[]): Promise<ToolResult> =>
     runTool('ovs-vsctl', [`--db=unix:${join(rundir, 'db.sock')}`, '--timeout=10', ...a]);
-  let stderr = '';
   const lab: DpLab = {
     tag,
     swNs,
@@ -217,7 +206,7 @@ export async function startLab(t: Test, opts: LabOptions): Promise<DpLab | undef
     appctl: (...a) => runTool('ovs-appctl', ['-t', join(rundir, 'tsvs.ctl'), ...a]),
     inHost,
     sh,
-    daemonStderr: () => stderr,
+    daemonStderr: () => daemon.d?.stderr() ?? '',
     addBridge: (br, extra = []) => {
       const args = ['add-br', br, ...extra];
       for (const h of hosts) {
@@ -229,33 +218,71 @@ export async function startLab(t: Test, opts: LabOptions): Promise<DpLab | undef
   };
   if (opts.daemon === false) return lab;
 
+  const d = await startNetnsDaemon(swNs, rundir, { TSVS_INTERNAL_PORTS: 'memory' });
+  daemon.d = d;
+  if (!d.up) {
+    t.fail(`daemon did not start (${d.kind}):\n${d.stderr()}`);
+    return undefined;
+  }
+  return lab;
+}
+
+/** A tsvs daemon started in a network namespace by {@link startNetnsDaemon}. */
+export interface NetnsDaemon {
+  /** Its control socket answered and its database socket exists. */
+  readonly up: boolean;
+  /** How it was started (tsvsCommand's kind: built or from source). */
+  readonly kind: string;
+  /** What it wrote on stderr so far. */
+  stderr(): string;
+  /** True once it exited. */
+  dead(): boolean;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once it is gone (or 2 s after the SIGKILL). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `tsvs start --rundir RUNDIR` inside namespace `ns`, with `env` over the test's
+ * environment, and waits up to 60 s for its control socket to answer and its database socket
+ * to appear. The caller stops it (before removing the namespace), started or not.
+ */
+export async function startNetnsDaemon(
+  ns: string,
+  rundir: string,
+  env: Record<string, string>,
+): Promise<NetnsDaemon> {
   const cmd = tsvsCommand();
-  const c = spawn(
+  const child = spawn(
     'ip',
-    ['netns', 'exec', swNs, process.execPath, ...cmd.nodeArgs, 'start', '--rundir', rundir],
+    ['netns', 'exec', ns, process.execPath, ...cmd.nodeArgs, 'start', '--rundir', rundir],
     {
       cwd: packageRoot(),
-      env: { ...process.env, ...cmd.env, TSVS_INTERNAL_PORTS: 'memory' },
+      env: { ...process.env, ...cmd.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
-  daemon.child = c;
-  c.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   let dead = false;
-  daemon.exited = new Promise<void>((r) =>
-    c.on('exit', () => {
+  const exited = new Promise<void>((r) =>
+    child.on('exit', () => {
       dead = true;
       r();
     }),
   );
-  const up = await waitForAppctl(join(rundir, 'tsvs.ctl'), 60_000, () => dead);
+  const stop = async (): Promise<void> => {
+    if (dead) return;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (dead) return;
+    child.kill('SIGKILL');
+    await Promise.race([exited, sleep(2000)]);
+  };
+  let up = await waitForAppctl(join(rundir, 'tsvs.ctl'), 60_000, () => dead);
   // The control socket answers before every component has started: wait for the database too.
   for (let i = 0; i < 600 && !existsSync(join(rundir, 'db.sock')) && !dead; i++) await sleep(100);
-  if (!up || !existsSync(join(rundir, 'db.sock'))) {
-    t.fail(`daemon did not start (${cmd.kind}):\n${stderr}`);
-    return undefined;
-  }
-  return lab;
+  up = up && existsSync(join(rundir, 'db.sock'));
+  return { up, kind: cmd.kind, stderr: () => stderr, dead: () => dead, stop };
 }
 
 /**

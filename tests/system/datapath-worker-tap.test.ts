@@ -19,8 +19,7 @@
  *
  * Needs root, iproute2, ping, the OVS tools and the built addon (`npm run build` for the daemon).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { DpAction } from '../../datapath/actions.js';
@@ -30,13 +29,12 @@ import { TapNetdev } from '../../datapath/netdev-tap.js';
 import { newFrameBatch, type Netdev } from '../../datapath/netdev.js';
 import { counter } from '../../lib/counters.js';
 import { FLOW_KEY_WORDS, W } from '../../lib/packet/flow-key.js';
-import { packageRoot } from '../../vswitchd/paths.js';
-import { waitForAppctl } from '../helpers/appctl-client.js';
-import { makeTempDir, tsvsCommand } from '../helpers/daemon.js';
+import { makeTempDir } from '../helpers/daemon.js';
 import { sleep } from '../helpers/net.js';
 import { requireNative, requirePeer } from '../helpers/peers.js';
 import { runTool, type ToolResult } from '../helpers/tools.js';
 import { vethNamespace } from './afpacket-netns.js';
+import { startNetnsDaemon } from './datapath-lab.js';
 
 process.env.TSVS_DATAPATH_WORKER = '1';
 
@@ -292,35 +290,13 @@ t.test('daemon: a host pings internal ports read and written by the worker', asy
   }
 
   const rundir = join(dir, 'run');
-  const cmd = tsvsCommand();
-  const child = spawn(
-    'ip',
-    ['netns', 'exec', swNs, process.execPath, ...cmd.nodeArgs, 'start', '--rundir', rundir],
-    {
-      cwd: packageRoot(),
-      env: { ...process.env, ...cmd.env, TSVS_INTERNAL_PORTS: 'tap', TSVS_DATAPATH_WORKER: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  let dead = false;
-  const exited = new Promise<void>((r) =>
-    child.on('exit', () => {
-      dead = true;
-      r();
-    }),
-  );
-  t.teardown(async () => {
-    if (dead) return;
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    if (!dead) child.kill('SIGKILL');
+  const d = await startNetnsDaemon(swNs, rundir, {
+    TSVS_INTERNAL_PORTS: 'tap',
+    TSVS_DATAPATH_WORKER: '1',
   });
-  const up = await waitForAppctl(join(rundir, 'tsvs.ctl'), 60_000, () => dead);
-  for (let i = 0; i < 600 && !existsSync(join(rundir, 'db.sock')) && !dead; i++) await sleep(100);
-  if (!up || !existsSync(join(rundir, 'db.sock'))) {
-    t.fail(`daemon did not start:\n${stderr}`);
+  t.teardown(() => d.stop());
+  if (!d.up) {
+    t.fail(`daemon did not start:\n${d.stderr()}`);
     return;
   }
   const vsctl = (...a: string[]): Promise<ToolResult> =>
@@ -384,7 +360,7 @@ t.test('daemon: a host pings internal ports read and written by the worker', asy
   };
 
   const add = await vsctl('add-br', br, '--', 'add-port', br, `${tag}s`);
-  t.equal(add.code, 0, `add-br: ${add.stderr}\n${stderr}`);
+  t.equal(add.code, 0, `add-br: ${add.stderr}\n${d.stderr()}`);
   for (const c of [
     ['ip', '-n', swNs, 'addr', 'add', '10.79.0.1/24', 'dev', br],
     ['ip', '-n', swNs, 'link', 'set', br, 'up'],
@@ -467,7 +443,7 @@ t.test('daemon: a host pings internal ports read and written by the worker', asy
   const p5 = await pingOk('10.79.1.1');
   t.equal(p5.code, 0, `and the internal port:\n${p5.stdout}${p5.stderr}`);
 
-  t.notMatch(stderr, /uncaught|TypeError|RangeError/i, 'daemon stderr clean');
+  t.notMatch(d.stderr(), /uncaught|TypeError|RangeError/i, 'daemon stderr clean');
   t.notMatch(
     log(),
     /datapath worker (lost|exited|failed|did not)|cannot adopt/,

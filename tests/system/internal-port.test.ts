@@ -4,17 +4,14 @@
  * the host side gives it an address and brings it up, and a host in another namespace, joined
  * to the bridge by a veth, pings it. Deleting the bridge removes the device, as with OVS.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadNative } from '../../datapath/native.js';
-import { makeTempDir, tsvsCommand } from '../helpers/daemon.js';
-import { waitForAppctl } from '../helpers/appctl-client.js';
+import { makeTempDir } from '../helpers/daemon.js';
 import { inCI, requirePeer } from '../helpers/peers.js';
 import { sleep } from '../helpers/net.js';
 import { runTool } from '../helpers/tools.js';
-import { packageRoot } from '../../vswitchd/paths.js';
+import { startNetnsDaemon } from './datapath-lab.js';
 
 t.test('a host pings the bridge through its TAP internal port', async (t) => {
   if (!requirePeer(t, 'ip', 'ping', 'ovs-vsctl', 'ovs-ofctl')) return;
@@ -53,37 +50,17 @@ t.test('a host pings the bridge through its TAP internal port', async (t) => {
 
   const dir = makeTempDir();
   const rundir = join(dir, 'run');
-  const cmd = tsvsCommand();
-  const child = spawn(
-    'ip',
-    ['netns', 'exec', swNs, process.execPath, ...cmd.nodeArgs, 'start', '--rundir', rundir],
-    {
-      cwd: packageRoot(),
-      env: { ...process.env, ...cmd.env, TSVS_INTERNAL_PORTS: 'tap' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  t.teardown(async () => {
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-  });
-  let dead = false;
-  void exited.then(() => (dead = true));
-  const up = await waitForAppctl(join(rundir, 'tsvs.ctl'), 30_000, () => dead);
-  // The control socket answers before every component has started: wait for the database too.
-  for (let i = 0; i < 300 && !existsSync(join(rundir, 'db.sock')) && !dead; i++) await sleep(100);
-  if (!up || !existsSync(join(rundir, 'db.sock'))) {
-    t.fail(`daemon did not start:\n${stderr}`);
+  const d = await startNetnsDaemon(swNs, rundir, { TSVS_INTERNAL_PORTS: 'tap' });
+  t.teardown(() => d.stop());
+  if (!d.up) {
+    t.fail(`daemon did not start:\n${d.stderr()}`);
     return;
   }
   const vsctl = (...a: string[]) =>
     runTool('ovs-vsctl', [`--db=unix:${join(rundir, 'db.sock')}`, '--timeout=10', ...a]);
 
   const add = await vsctl('add-br', br, '--', 'add-port', br, `${tag}s`);
-  t.equal(add.code, 0, `add-br: ${add.stderr}\ndaemon: ${stderr}`);
+  t.equal(add.code, 0, `add-br: ${add.stderr}\ndaemon: ${d.stderr()}`);
   t.equal(add.stderr, '', 'no interface errors');
   const link = await sh('ip', '-n', swNs, '-o', 'link', 'show', br);
   t.equal(link.code, 0, `the bridge's TAP device exists in the switch's namespace: ${link.stderr}`);
@@ -137,5 +114,5 @@ t.test('a host pings the bridge through its TAP internal port', async (t) => {
     if (!gone) await sleep(100);
   }
   t.ok(gone, 'the TAP device went away with the bridge');
-  t.notMatch(stderr, /uncaught|TypeError/i, 'daemon stderr clean');
+  t.notMatch(d.stderr(), /uncaught|TypeError/i, 'daemon stderr clean');
 });
