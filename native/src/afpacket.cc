@@ -747,8 +747,14 @@ private:
     return ab;
   }
 
+  // Frame i of a ring mapped at base: whole frames per block, blocks back to back.
+  static uint8_t *FrameAt(uint8_t *base, size_t i, size_t perBlock, size_t blockSize,
+                          size_t frameSize) {
+    return base + (i / perBlock) * blockSize + (i % perBlock) * frameSize;
+  }
+
   uint8_t *RingFrame(size_t i) const {
-    return ring_ + (i / perBlock_) * blockSize_ + (i % perBlock_) * frameSize_;
+    return FrameAt(ring_, i, perBlock_, blockSize_, frameSize_);
   }
 
   // ringRecv(max, offs, lens, meta) -> count
@@ -878,7 +884,7 @@ private:
   }
 
   uint8_t *TxFrame(size_t i) const {
-    return tx_ + (i / txPerBlock_) * txBlockSize_ + (i % txPerBlock_) * txFrameSize_;
+    return FrameAt(tx_, i, txPerBlock_, txBlockSize_, txFrameSize_);
   }
 
   // txRingSend(bufs, offs, lens, count, maxLen) -> sent
